@@ -1,0 +1,1 @@
+"""The contractflow domain: pure, deterministic, free of I/O."""
