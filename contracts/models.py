@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -22,9 +22,6 @@ class Record(BaseModel):
 
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
-
-
-UtcInstant = Annotated[AwareDatetime, Field()]
 
 
 class EventType(StrEnum):
@@ -87,7 +84,7 @@ class AssignmentEvent(Record):
 
     event_id: str
     event_type: EventType
-    occurred_at: UtcInstant
+    occurred_at: AwareDatetime
     trace_id: str = ""
     actor_id: str = "system"
     source: Source = Source.BACKEND
@@ -128,7 +125,7 @@ class AssignmentSnapshot(Record):
 
     terms: Terms
     parties: Parties | None = None
-    accepted_at: UtcInstant
+    accepted_at: AwareDatetime
     actor_id: str = "system"
 
 
@@ -148,9 +145,9 @@ class ContractJob(Record):
     contract_template_version: str
     amendment_sequence: int = 0
     supersedes_contract_id: str | None = None
-    issued_at: UtcInstant
+    issued_at: AwareDatetime
     attempt: int = 1
-    first_attempt_at: UtcInstant
+    first_attempt_at: AwareDatetime
     trace_id: str = ""
     cause: str
     actor_id: str = "system"
@@ -182,6 +179,19 @@ class Document(Record):
     size: int
 
 
+class ContractBody(Record):
+    """What a contract document shows; the same for a draft and an issue."""
+
+    org_id: str
+    project_id: str
+    parties: ContractParties
+    terms: tuple[Terms, ...]
+    contract_template_version: str
+    amendment_sequence: int = 0
+    supersedes_contract_id: str | None = None
+    issued_at: AwareDatetime
+
+
 class Contract(Record):
     """An issued contract or amendment, keyed by contract_id on `contracts`."""
 
@@ -197,7 +207,7 @@ class Contract(Record):
     supersedes_contract_id: str | None
     document: Document
     trace_id: str
-    issued_at: UtcInstant
+    issued_at: AwareDatetime
     status: ContractStatus = ContractStatus.ISSUED
 
 
@@ -228,7 +238,7 @@ class AuditEvent(Record):
     trace_id: str = ""
     correlation_id: str
     payload: dict[str, str] = Field(default_factory=dict)
-    occurred_at: UtcInstant
+    occurred_at: AwareDatetime
 
 
 class NotificationCode(StrEnum):
@@ -253,7 +263,7 @@ class Notification(Record):
     mission_id: str | None = None
     assignment_id: str | None = None
     message: str
-    occurred_at: UtcInstant
+    occurred_at: AwareDatetime
     trace_id: str = ""
 
 
@@ -271,7 +281,7 @@ class DeadLetter(Record):
     attempts: int = 0
     contract_key: str | None = None
     trace_id: str = ""
-    occurred_at: UtcInstant
+    occurred_at: AwareDatetime
 
 
 class OrganizationRecord(OrganizationParty):
