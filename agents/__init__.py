@@ -1,0 +1,1 @@
+"""The stages: one module each, a short loop that decodes, decides and emits."""

@@ -151,6 +151,7 @@ class ContractJob(Record):
     trace_id: str = ""
     cause: str
     actor_id: str = "system"
+    reason: str | None = None
 
     @property
     def assignment_ids(self) -> tuple[str, ...]:
@@ -294,3 +295,18 @@ class CollaboratorRecord(CollaboratorParty):
     """A row of the `collaborators` reference topic."""
 
     collaborator_id: str
+
+
+class PaymentBlock(Record):
+    """A hold on payments for one assignment, keyed by scope."""
+
+    scope: str
+    org_id: str
+    project_id: str
+    assignment_id: str
+    contract_id: str
+    blocked: bool
+    reason: str
+    since: AwareDatetime
+    resolved_at: AwareDatetime | None = None
+    trace_id: str = ""

@@ -1,0 +1,62 @@
+"""Intake: assignment events move the ledger; acceptances enqueue jobs."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from agents.base import run_step, utcnow
+from contracts.deadletters import Origin
+from contracts.keys import scope_key
+from contracts.lifecycle import apply_event
+from contracts.models import AssignmentEvent
+from streams import inbound
+from streams.emit import Emitter
+from streams.inbound import Headers
+from templates import KNOWN_TEMPLATES
+
+if TYPE_CHECKING:
+    from streams.app import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def register(runtime: Runtime) -> None:
+    """Attach the intake agent to the `assignments` topic."""
+    emitter = Emitter(runtime.app, runtime.catalog, runtime.codec)
+    max_bytes = runtime.settings.max_record_bytes
+
+    async def step(origin: Origin, headers: Headers) -> None:
+        event = inbound.decode(
+            runtime.codec, origin, AssignmentEvent, max_bytes=max_bytes
+        )
+        if not event.trace_id:
+            event = event.model_copy(
+                update={"trace_id": inbound.trace_id_from(headers)}
+            )
+        scope = scope_key(event.org_id, event.project_id, event.assignment_id)
+        decision = apply_event(
+            runtime.ledger.get(scope),
+            event,
+            known_templates=KNOWN_TEMPLATES,
+            now=utcnow(),
+        )
+        # Outputs first, then the ledger: a crash in between replays the event
+        # against the old entry and sends the same records again.
+        await emitter.emit(decision.outcome, headers)
+        if decision.entry is not None:
+            runtime.ledger.put(scope, decision.entry)
+        log.debug(
+            "assignment event type=%s scope=%s duplicate=%s stale=%s trace_id=%s",
+            event.event_type.value,
+            scope,
+            decision.duplicate,
+            decision.stale,
+            event.trace_id,
+        )
+
+    async def intake(stream: Any) -> None:
+        async for event in stream.events():
+            await run_step(event, step, emitter)
+
+    runtime.app.agent(runtime.topic(runtime.catalog.assignments), name="intake")(intake)

@@ -1,0 +1,83 @@
+"""The Faust application: settings applied, tables declared, agents registered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from contracts.generation import RegistryEntry
+from contracts.lifecycle import LedgerEntry
+from streams.artifacts import ArtifactStore, FileArtifactStore
+from streams.codec import Codec
+from streams.settings import Settings
+from streams.topics import Catalog, TopicSpec
+from tables import ledger, parties, registry
+from tables.parties import PartyDirectory
+from tables.typed import TypedTable
+
+
+@dataclass
+class Runtime:
+    """What every stage shares: the app, settings, topics, codec and tables."""
+
+    app: faust.App
+    settings: Settings
+    catalog: Catalog
+    codec: Codec
+    ledger: TypedTable[LedgerEntry]
+    registry: TypedTable[RegistryEntry]
+    parties: PartyDirectory
+    store: ArtifactStore
+
+    def topic(self, spec: TopicSpec) -> faust.TopicT:
+        """The Faust topic for `spec`, with raw bytes in and out."""
+        return self.app.topic(spec.name, key_serializer="raw", value_serializer="raw")
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app configured from `settings`, with nothing registered yet."""
+    catalog = Catalog(settings)
+    return faust.App(
+        catalog.app_id,
+        broker=f"kafka://{settings.broker}",
+        store="memory://",
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_rebalance_timeout=settings.rebalance_timeout_seconds,
+        broker_heartbeat_interval=settings.heartbeat_interval_seconds,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_max_request_size=settings.max_record_bytes + 65536,
+        table_standby_replicas=0,
+        stream_wait_empty=False,
+    )
+
+
+def build(settings: Settings) -> Runtime:
+    """The app with every table and agent registered."""
+    from agents import generate, intake
+
+    app = create_app(settings)
+    catalog = Catalog(settings)
+    codec = Codec(settings.schema_registry_url)
+    runtime = Runtime(
+        app=app,
+        settings=settings,
+        catalog=catalog,
+        codec=codec,
+        ledger=ledger.declare(app, settings.partitions),
+        registry=registry.declare(app, settings.partitions),
+        parties=parties.declare(app, catalog, codec),
+        store=FileArtifactStore(settings.artifact_dir),
+    )
+    intake.register(runtime)
+    generate.register(runtime)
+    return runtime

@@ -1,0 +1,97 @@
+"""Sending a decision's records and waiting until the broker has them all.
+
+An input offset may only be committed once every output it caused is
+acknowledged (at-least-once without loss), so `emit` returns only after each
+send is acknowledged, and keeps trying while the broker is unreachable
+rather than letting the input count as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+import faust
+
+from contracts.deadletters import Origin
+from contracts.models import DeadLetter, Record
+from contracts.outcome import Outcome
+from streams.codec import Codec
+from streams.inbound import Headers
+from streams.topics import Catalog, TopicSpec
+
+log = logging.getLogger(__name__)
+
+# Backoff between attempts to send outputs while the broker refuses them.
+SEND_RETRY_FIRST_SECONDS = 0.2
+SEND_RETRY_MAX_SECONDS = 5.0
+
+
+class Emitter:
+    """Encodes records and sends them to their topics under their keys."""
+
+    def __init__(self, app: faust.App, catalog: Catalog, codec: Codec) -> None:
+        self._codec = codec
+        self._routes = {
+            "jobs": (self._topic(app, catalog.jobs), "contract_key"),
+            "contracts": (self._topic(app, catalog.contracts), "contract_id"),
+            "audits": (self._topic(app, catalog.audit), "audit_id"),
+            "notifications": (
+                self._topic(app, catalog.notifications),
+                "notification_id",
+            ),
+            "payment_blocks": (self._topic(app, catalog.payment_blocks), "scope"),
+        }
+        self._dlq = self._topic(app, catalog.dlq)
+
+    async def emit(self, outcome: Outcome, headers: Headers) -> int:
+        """Send every record of `outcome`; return how many were sent."""
+        sends = [
+            (topic, getattr(record, key_field), record)
+            for name, (topic, key_field) in self._routes.items()
+            for record in getattr(outcome, name)
+        ]
+        await self._send_all(sends, headers)
+        return len(sends)
+
+    async def dead_letter(
+        self, letter: DeadLetter, origin: Origin, headers: Headers
+    ) -> None:
+        """Send `letter` to the dead letter topic under the original key."""
+        await self._send_all([(self._dlq, origin.dlq_key, letter)], headers)
+
+    async def _send_all(
+        self, sends: Iterable[tuple[faust.TopicT, str, Record]], headers: Headers
+    ) -> None:
+        pending = [
+            (topic, key.encode(), self._codec.encode(r)) for topic, key, r in sends
+        ]
+        delay = SEND_RETRY_FIRST_SECONDS
+        while pending:
+            futures = [
+                await topic.send(key=key, value=value, headers=headers, force=True)
+                for topic, key, value in pending
+            ]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [
+                (send, result)
+                for send, result in zip(pending, results, strict=True)
+                if isinstance(result, BaseException)
+            ]
+            if not failed:
+                return
+            log.warning(
+                "broker refused %d of %d outputs, retrying in %.1fs: %r",
+                len(failed),
+                len(pending),
+                delay,
+                failed[0][1],
+            )
+            pending = [send for send, _ in failed]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, SEND_RETRY_MAX_SECONDS)
+
+    @staticmethod
+    def _topic(app: faust.App, spec: TopicSpec) -> faust.TopicT:
+        return app.topic(spec.name, key_serializer="raw", value_serializer="raw")

@@ -1,0 +1,175 @@
+"""The intake rules, as tables of events and what they leave behind."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.errors import PermanentError, ReasonCode
+from contracts.lifecycle import AssignmentState, Decision, LedgerEntry, apply_event
+from contracts.models import AuditType, EventType, JobKind, NotificationCode
+from tests.factories import TEMPLATES, event
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def run(*events: object) -> tuple[LedgerEntry | None, list[Decision]]:
+    entry: LedgerEntry | None = None
+    decisions = []
+    for e in events:
+        decision = apply_event(entry, e, known_templates=TEMPLATES, now=NOW)  # type: ignore[arg-type]
+        decisions.append(decision)
+        entry = decision.entry or entry
+    return entry, decisions
+
+
+def test_an_acceptance_enqueues_one_generate_job_for_its_key() -> None:
+    entry, [decision] = run(event("AssignmentAccepted"))
+
+    assert entry is not None and entry.state is AssignmentState.ACCEPTED
+    [job] = decision.outcome.jobs
+    assert job.kind is JobKind.GENERATE
+    assert job.contract_key == entry.contract_key
+    assert job.assignment_ids == ("asg-1",)
+    assert job.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+@pytest.mark.parametrize("event_type", ["AssignmentProposed", "AssignmentDeclined"])
+def test_a_proposal_or_a_decline_enqueues_nothing(event_type: str) -> None:
+    entry, [decision] = run(event(event_type))
+
+    assert entry is not None
+    assert not decision.outcome.jobs
+
+
+def test_a_frontend_acceptance_is_refused_and_changes_no_state() -> None:
+    entry, decisions = run(
+        event("AssignmentProposed"),
+        event("AssignmentAccepted", at=1, source="frontend"),
+    )
+
+    assert entry is not None and entry.state is AssignmentState.PROPOSED
+    refusal = decisions[1].outcome
+    assert not refusal.jobs
+    assert [n.code for n in refusal.notifications] == [NotificationCode.REQUEST_REFUSED]
+    assert [a.type for a in refusal.audits] == [AuditType.REQUEST_REFUSED]
+
+
+def test_the_same_event_delivered_again_changes_nothing_and_emits_nothing() -> None:
+    accepted = event("AssignmentAccepted")
+    _, decisions = run(accepted, accepted, accepted)
+
+    assert [d.duplicate for d in decisions] == [False, True, True]
+    assert not decisions[1].outcome and not decisions[2].outcome
+
+
+def test_an_older_event_delivered_late_never_rolls_the_state_back() -> None:
+    entry, decisions = run(
+        event("AssignmentAccepted", at=5), event("AssignmentProposed")
+    )
+
+    assert entry is not None and entry.state is AssignmentState.ACCEPTED
+    assert decisions[1].stale and decisions[1].entry is None
+
+
+def test_a_change_after_acceptance_is_refused_and_keeps_the_accepted_terms() -> None:
+    entry, decisions = run(
+        event("AssignmentAccepted"),
+        event("AssignmentChanged", at=1, role="Tech lead"),
+    )
+
+    assert entry is not None and entry.terms is not None
+    assert entry.terms.role == "Backend developer"
+    refusal = decisions[1].outcome
+    assert [n.code for n in refusal.notifications] == [NotificationCode.CHANGE_REFUSED]
+    assert "amendment" in refusal.notifications[0].message
+    assert not refusal.jobs
+
+
+def test_a_change_before_acceptance_updates_the_proposal() -> None:
+    entry, _ = run(
+        event("AssignmentProposed"), event("AssignmentChanged", at=1, role="Tech lead")
+    )
+
+    assert entry is not None and entry.terms is not None
+    assert entry.terms.role == "Tech lead"
+
+
+def test_an_acceptance_with_a_bundle_id_waits_for_its_command() -> None:
+    entry, [decision] = run(event("AssignmentAccepted", bundle_id="bundle-7"))
+
+    assert entry is not None and entry.state is AssignmentState.ACCEPTED
+    assert not decision.outcome.jobs
+
+
+def test_a_cancel_after_acceptance_sends_a_cancel_marker_under_the_job_key() -> None:
+    entry, decisions = run(
+        event("AssignmentAccepted"), event("AssignmentCanceled", at=3, rationale="x")
+    )
+
+    assert entry is not None and entry.state is AssignmentState.CANCELED
+    [marker] = decisions[1].outcome.jobs
+    assert marker.kind is JobKind.CANCEL
+    assert marker.contract_key == decisions[0].outcome.jobs[0].contract_key
+    assert marker.reason == "x"
+
+
+def test_a_cancel_delivered_before_its_acceptance_means_no_job_at_all() -> None:
+    entry, decisions = run(
+        event("AssignmentCanceled", at=10), event("AssignmentAccepted", at=0)
+    )
+
+    assert entry is not None and entry.state is AssignmentState.CANCELED
+    assert not any(d.outcome.jobs for d in decisions)
+
+
+def test_an_acceptance_after_a_cancel_is_refused() -> None:
+    _, decisions = run(event("AssignmentCanceled"), event("AssignmentAccepted", at=1))
+
+    assert not decisions[1].outcome.jobs
+    assert (
+        decisions[1].outcome.notifications[0].code is NotificationCode.REQUEST_REFUSED
+    )
+
+
+def test_the_same_terms_accepted_again_reenqueue_the_same_key() -> None:
+    _, decisions = run(
+        event("AssignmentAccepted"), event("AssignmentAccepted", event_id="other", at=1)
+    )
+
+    first, second = (d.outcome.jobs[0] for d in decisions)
+    assert first.contract_key == second.contract_key
+
+
+def test_two_tenants_reusing_an_assignment_id_get_two_keys() -> None:
+    _, [a] = run(event("AssignmentAccepted"))
+    _, [b] = run(event("AssignmentAccepted", org_id="org-b"))
+
+    assert a.outcome.jobs[0].contract_key != b.outcome.jobs[0].contract_key
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"contract_template_version": "nope@9"}, ReasonCode.UNKNOWN_TEMPLATE),
+        ({"role": None}, ReasonCode.SCHEMA),
+        (
+            {"rate": {"amount": "1", "currency": "XYZ", "unit": "DAY"}},
+            ReasonCode.VALIDATION,
+        ),
+    ],
+)
+def test_an_acceptance_with_bad_terms_is_a_permanent_error(
+    overrides: dict[str, object], code: ReasonCode
+) -> None:
+    with pytest.raises(PermanentError) as caught:
+        run(event("AssignmentAccepted", **overrides))
+
+    assert caught.value.reason_code is code
+
+
+def test_event_types_all_have_a_rule() -> None:
+    for event_type in EventType:
+        entry, _ = run(event(event_type.value))
+        assert entry is not None
