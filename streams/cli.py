@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 import pydantic
@@ -112,12 +113,46 @@ def run_tail(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def configure_worker(parser: argparse.ArgumentParser) -> None:
+    """The worker takes no arguments: it reads CONTRACTFLOW_* only."""
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Run one worker until SIGTERM or Ctrl-C."""
+    from streams.worker import run_worker as run
+
+    return run(load_settings())
+
+
+def configure_dev(parser: argparse.ArgumentParser) -> None:
+    """Add the `dev` arguments."""
+    parser.add_argument(
+        "--dir",
+        default=".contractflow/dev",
+        help="where the stack keeps logs, data and artifacts (default: %(default)s)",
+    )
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    """Start the embedded broker and redis-server, create topics, run a worker."""
+    from streams.devrun import run_dev as run
+
+    return run(Path(args.dir))
+
+
 COMMANDS: list[Command] = [
     Command("topics", "manage the catalog's topics", configure_topics, run_topics),
     Command(
         "produce", "produce JSON lines onto a topic", configure_produce, run_produce
     ),
     Command("tail", "print a topic's records as JSON lines", configure_tail, run_tail),
+    Command(
+        "worker",
+        "run a worker (settings from CONTRACTFLOW_*)",
+        configure_worker,
+        run_worker,
+    ),
+    Command("dev", "run the embedded stack and a worker", configure_dev, run_dev),
 ]
 
 

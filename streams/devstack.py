@@ -80,10 +80,17 @@ def env_for(settings: Settings) -> dict[str, str]:
 class ChildProcess:
     """One child process in its own session, its output kept in a log file."""
 
-    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_path
+        self.env = env
         self._popen: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
 
@@ -107,11 +114,21 @@ class ChildProcess:
                 stdout=self._log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=self.env,
             )
         except OSError as exc:
             self._close_log()
             raise DevStackError(f"cannot start {self.name}: {exc}") from exc
         log.info("started %s pid=%s log=%s", self.name, self._popen.pid, self.log_path)
+
+    def kill(self) -> None:
+        """Kill the process with SIGKILL, as a crash would, and reap it."""
+        popen, self._popen = self._popen, None
+        if popen is not None:
+            popen.kill()
+            popen.wait()
+            log.info("killed %s pid=%s", self.name, popen.pid)
+        self._close_log()
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Terminate the process, kill it after `grace` seconds, and reap it."""

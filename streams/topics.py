@@ -80,6 +80,10 @@ class Catalog:
         )
         self.ledger_changelog = self.changelog("ledger")
         self.registry_changelog = self.changelog("registry")
+        # Faust's partition assignor elects its leader through this topic.
+        self.assignor_leader = TopicSpec(
+            f"{self.app_id}-__assignor-__leader", internal=True
+        )
 
     def changelog(self, table: str) -> TopicSpec:
         """The changelog Faust keeps for `table`, named as Faust names it."""
