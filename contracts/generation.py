@@ -30,6 +30,7 @@ from contracts.models import (
     OrganizationParty,
     PaymentBlock,
     Record,
+    Terms,
 )
 from contracts.outcome import NOTHING, Outcome, audit_event
 
@@ -41,6 +42,7 @@ class RegistryEntry(Record):
     contract: Contract | None = None
     canceled: bool = False
     cancel_cause: str | None = None
+    void_requested_at: datetime | None = None
 
 
 OrganizationLookup = Callable[[str], OrganizationParty | None]
@@ -55,6 +57,7 @@ class Plan:
     entry: RegistryEntry | None = None
     issue: bool = False
     label: str = "noop"
+    refusal: str | None = None
 
 
 def plan(
@@ -72,7 +75,18 @@ def plan(
     """
     if job.kind is JobKind.CANCEL:
         return _plan_cancel(job, entry, now)
+    if job.kind is JobKind.RESOLVE:
+        return _plan_resolve(job, entry, now)
     if entry is not None and entry.contract is not None:
+        if _terms(job) != entry.contract.terms:
+            # Same key, other terms: a second amendment of a contract that an
+            # earlier one already superseded. Issuing it would change a contract.
+            return _refusal(
+                job,
+                now,
+                f"contract {entry.contract.supersedes_contract_id or ''} was already "
+                f"amended as {entry.contract.contract_id}; amend the latest contract",
+            )
         outcome = Outcome(contracts=(entry.contract,)) + _attempts(
             job, now, "duplicate", cause=f"{job.cause}#{delivery}"
         )
@@ -121,7 +135,7 @@ def contract_body(
             organization=organization,
             collaborators=tuple(named[k] for k in sorted(named)),
         ),
-        terms=tuple(sorted((s.terms for s in snapshots), key=_by_assignment)),
+        terms=_terms(job),
         contract_template_version=job.contract_template_version,
         amendment_sequence=job.amendment_sequence,
         supersedes_contract_id=job.supersedes_contract_id,
@@ -207,7 +221,64 @@ def _plan_cancel(job: ContractJob, entry: RegistryEntry | None, now: datetime) -
         contract_id=voiding.contract_id,
         payload={"rationale": reason},
     )
-    return Plan(outcome, entry.model_copy(update={"contract": voiding}), label="void")
+    marked = entry.model_copy(update={"contract": voiding, "void_requested_at": now})
+    return Plan(outcome, marked, label="void")
+
+
+def _plan_resolve(job: ContractJob, entry: RegistryEntry | None, now: datetime) -> Plan:
+    contract = entry.contract if entry is not None else None
+    if entry is None or contract is None:
+        return _refusal(job, now, f"no contract under key {job.contract_key}")
+    if contract.status is not ContractStatus.VOID_REQUESTED:
+        return _refusal(
+            job, now, f"contract {contract.contract_id} has no void to resolve"
+        )
+
+    status = ContractStatus.VOIDED if job.reason == "VOIDED" else ContractStatus.ISSUED
+    resolved = contract.model_copy(update={"status": status, "trace_id": job.trace_id})
+    since = entry.void_requested_at or now
+    blocks = tuple(
+        _block(
+            resolved, t.assignment_id, f"void resolved: {job.reason}", job, since
+        ).model_copy(update={"blocked": False, "resolved_at": now})
+        for t in resolved.terms
+    )
+    audits = tuple(
+        audit_event(
+            AuditType.VOID_RESOLVED,
+            subject=job.contract_key,
+            cause=job.cause,
+            attempt=job.attempt,
+            outcome=status.value.lower(),
+            org_id=job.org_id,
+            project_id=job.project_id,
+            assignment_id=t.assignment_id,
+            mission_id=t.mission_id,
+            contract_id=resolved.contract_id,
+            actor_id=job.actor_id,
+            trace_id=job.trace_id,
+            payload={"resolution": job.reason or ""},
+            now=now,
+        )
+        for t in resolved.terms
+    )
+    outcome = Outcome(contracts=(resolved,), payment_blocks=blocks, audits=audits)
+    return Plan(
+        outcome, entry.model_copy(update={"contract": resolved}), label="resolved"
+    )
+
+
+def _refusal(job: ContractJob, now: datetime, reason: str) -> Plan:
+    outcome = _per_assignment(
+        job, AuditType.REQUEST_REFUSED, now, "refused", payload={"reason": reason}
+    )
+    return Plan(outcome, label="refused", refusal=reason)
+
+
+def _terms(job: ContractJob) -> tuple[Terms, ...]:
+    return tuple(
+        sorted((s.terms for s in job.assignments), key=lambda t: t.assignment_id)
+    )
 
 
 def _block(
@@ -269,7 +340,3 @@ def _per_assignment(
         for snapshot in job.assignments
     )
     return Outcome(audits=audits)
-
-
-def _by_assignment(terms: object) -> str:
-    return getattr(terms, "assignment_id", "")

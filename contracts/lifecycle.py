@@ -24,6 +24,7 @@ from contracts.models import (
     EventType,
     JobKind,
     NotificationCode,
+    Parties,
     Record,
     Source,
     Terms,
@@ -68,6 +69,7 @@ class LedgerEntry(Record):
     contract_template_version: str | None = None
     contract_key: str | None = None
     bundle_id: str | None = None
+    parties: Parties | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ def _on_accepted(
             "accepted_at": event.occurred_at,
             "contract_template_version": event.contract_template_version,
             "bundle_id": event.bundle_id,
+            "parties": event.parties,
             "contract_key": contract_key(
                 event.org_id,
                 event.project_id,
@@ -231,7 +234,7 @@ def _job(entry: LedgerEntry, event: AssignmentEvent, kind: JobKind) -> ContractJ
     assert entry.contract_key is not None and entry.contract_template_version
     snapshot = AssignmentSnapshot(
         terms=entry.terms,
-        parties=event.parties if kind is JobKind.GENERATE else None,
+        parties=entry.parties if kind is JobKind.GENERATE else None,
         accepted_at=entry.accepted_at,
         actor_id=event.actor_id,
     )

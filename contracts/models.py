@@ -132,6 +132,7 @@ class AssignmentSnapshot(Record):
 class JobKind(StrEnum):
     GENERATE = "GENERATE"
     CANCEL = "CANCEL"
+    RESOLVE = "RESOLVE"
 
 
 class ContractJob(Record):
@@ -310,3 +311,15 @@ class PaymentBlock(Record):
     since: AwareDatetime
     resolved_at: AwareDatetime | None = None
     trace_id: str = ""
+
+
+class PreviewReply(Record):
+    """A rendered draft on `contract.previews`; it never carries a contract id."""
+
+    request_id: str
+    media_type: str
+    document: bytes
+    terms: tuple[Terms, ...]
+    draft: bool = True
+    trace_id: str = ""
+    occurred_at: AwareDatetime

@@ -18,6 +18,8 @@ from typing import Any
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from contracts.commands import Command
+from contracts.lifecycle import LedgerEntry
 from contracts.models import (
     AssignmentEvent,
     AuditEvent,
@@ -28,6 +30,7 @@ from contracts.models import (
     Notification,
     OrganizationRecord,
     PaymentBlock,
+    PreviewReply,
     Record,
 )
 
@@ -43,6 +46,9 @@ _FILES: dict[type[Record], str] = {
     OrganizationRecord: "organization.avsc",
     CollaboratorRecord: "collaborator.avsc",
     PaymentBlock: "payment_block.avsc",
+    PreviewReply: "preview_reply.avsc",
+    LedgerEntry: "ledger_entry.avsc",
+    Command: "command.avsc",
 }
 
 MODELS: Mapping[str, type[Record]] = MappingProxyType(

@@ -15,7 +15,9 @@ from fastavro import parse_schema, schemaless_writer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts.commands import Command
 from contracts.errors import DecodeError, PermanentError, SchemaError
+from contracts.lifecycle import AssignmentState, LedgerEntry
 from contracts.models import (
     AssignmentEvent,
     AssignmentSnapshot,
@@ -38,6 +40,7 @@ from contracts.models import (
     OrganizationRecord,
     Parties,
     PaymentBlock,
+    PreviewReply,
     Rate,
     RateUnit,
     Record,
@@ -247,7 +250,64 @@ def payment_block() -> PaymentBlock:
     )
 
 
+def preview_reply() -> PreviewReply:
+    return PreviewReply(
+        request_id="prev-1",
+        media_type="application/pdf",
+        document=b"%PDF-1.4 draft",
+        terms=(terms("asg-1"),),
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        occurred_at=ISSUED_AT,
+    )
+
+
+def ledger_entry() -> LedgerEntry:
+    return LedgerEntry(
+        scope="org-a/prj-1/asg-1",
+        org_id="org-a",
+        project_id="prj-1",
+        assignment_id="asg-1",
+        mission_id="mis-1",
+        state=AssignmentState.ACCEPTED,
+        last_event_id="evt-1",
+        last_occurred_at=ISSUED_AT,
+        terms=terms("asg-1"),
+        accepted_at=ISSUED_AT,
+        contract_template_version="freelance-fr@1",
+        contract_key="ck1-00",
+        bundle_id="bundle-7",
+        parties=Parties(organization=organization(), collaborator=collaborator()),
+    )
+
+
+def command() -> Command:
+    return Command.model_validate(
+        {
+            "command_id": "cmd-2",
+            "command_type": "RequestAmendment",
+            "issued_at": ISSUED_AT,
+            "org_id": "org-a",
+            "project_id": "prj-1",
+            "assignment_ids": ["asg-1", {"assignment_id": "asg-2", "org_id": "org-a"}],
+            "contract_id": "5f0e3b9a-2c55-5d7e-9a0c-6f1f2e1d3c4b",
+            "changes": {
+                "asg-1": {"rate": terms("asg-1").rate, "end_date": "2026-07-31"}
+            },
+            "assignment": {
+                **terms("asg-1").model_dump(),
+                "org_id": "org-a",
+                "project_id": "prj-1",
+                "contract_template_version": "freelance-fr@1",
+            },
+            "resolution": "VOIDED",
+        }
+    )
+
+
 EVERY_RECORD = [
+    preview_reply,
+    ledger_entry,
+    command,
     assignment_event,
     contract_job,
     contract,
@@ -296,6 +356,8 @@ def test_every_record_model_has_a_schema_named_after_it() -> None:
 
 @pytest.mark.parametrize("schema", all_schemas(), ids=lambda schema: schema.name)
 def test_every_schema_has_the_fields_of_its_model_at_every_depth(schema: Any) -> None:
+    _NAMED.clear()
+    _collect_named(schema.parsed)
     assert _field_mismatches(schema.parsed, schema.model) == []
 
 
@@ -632,11 +694,34 @@ def _field_mismatches(avro: dict[str, Any], model: type[Record]) -> list[str]:
     return mismatches
 
 
+_NAMED: dict[str, dict[str, Any]] = {}
+
+
+def _collect_named(avro: Any) -> None:
+    # A named type is defined once and referenced by name afterwards.
+    if isinstance(avro, list):
+        for branch in avro:
+            _collect_named(branch)
+    elif isinstance(avro, dict):
+        if avro.get("type") == "record":
+            _NAMED[avro["name"]] = avro
+            _NAMED[avro["name"].rsplit(".", 1)[-1]] = avro
+            for field in avro["fields"]:
+                _collect_named(field["type"])
+        for inner in ("items", "values"):
+            if inner in avro:
+                _collect_named(avro[inner])
+
+
 def _nested_record(avro: Any) -> dict[str, Any] | None:
+    if isinstance(avro, str):
+        return _NAMED.get(avro)
     if isinstance(avro, list):
         return next(filter(None, map(_nested_record, avro)), None)
     if isinstance(avro, dict) and avro["type"] == "array":
         return _nested_record(avro["items"])
+    if isinstance(avro, dict) and avro["type"] == "map":
+        return _nested_record(avro["values"])
     if isinstance(avro, dict) and avro["type"] == "record":
         return avro
     return None
