@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=1.0, gt=0)
     retry_cap_seconds: float = Field(default=300.0, gt=0)
     retry_max_attempts: int = Field(default=8, ge=1)
+    # How long a worker may hold a claimed retry before another takes it over.
+    retry_lease_seconds: float = Field(default=30.0, gt=0)
     missing_contract_grace_seconds: float = Field(default=86400.0, gt=0)
 
     # Group membership timing. Kafka's defaults suit a production cluster; the
