@@ -78,6 +78,14 @@ class Catalog:
         self.dlq = TopicSpec(
             f"{p}contract.dlq", retention_ms=DLQ_RETENTION_MS, key_field="key"
         )
+        # The intake's view of each assignment, read by every worker (commands
+        # name assignments that other workers' partitions hold).
+        self.assignment_states = TopicSpec(
+            f"{p}contract.assignment-states",
+            cleanup="compact",
+            key_field="scope",
+            internal=True,
+        )
         self.ledger_changelog = self.changelog("ledger")
         self.registry_changelog = self.changelog("registry")
         # Faust's partition assignor elects its leader through this topic.

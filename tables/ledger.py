@@ -16,5 +16,13 @@ def declare(app: faust.App, partitions: int) -> TypedTable[LedgerEntry]:
     Faust writes a table's changelog to the partition of the event being
     processed, so every entry of a scope lives with its assignment events.
     """
-    table = app.Table(NAME, schema=RAW_SCHEMA, partitions=partitions)
+    table = app.Table(
+        NAME,
+        schema=RAW_SCHEMA,
+        # The key and value types also pick the changelog's serializers; left
+        # out, recovery would read the raw bytes back as JSON.
+        key_type=bytes,
+        value_type=bytes,
+        partitions=partitions,
+    )
     return TypedTable(table, LedgerEntry)

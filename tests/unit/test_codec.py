@@ -47,6 +47,7 @@ from contracts.models import (
     Severity,
     Terms,
 )
+from contracts.timeline import FactEvent, FactType, Money
 from schemas import MODELS, all_schemas, schema_for
 from streams.codec import Codec, decoded_to_json, to_json
 
@@ -304,6 +305,19 @@ def command() -> Command:
     )
 
 
+def fact_event() -> FactEvent:
+    return FactEvent(
+        event_id="fact-1",
+        event_type=FactType.INVOICE_ISSUED,
+        occurred_at=ISSUED_AT,
+        org_id="org-a",
+        project_id="prj-1",
+        mission_id="mis-1",
+        assignment_id="asg-1",
+        amount=Money(amount=Decimal("9000.0000"), currency="EUR"),
+    )
+
+
 EVERY_RECORD = [
     preview_reply,
     ledger_entry,
@@ -317,6 +331,7 @@ EVERY_RECORD = [
     organization_record,
     collaborator_record,
     payment_block,
+    fact_event,
 ]
 
 
