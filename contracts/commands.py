@@ -324,3 +324,48 @@ def _amendment_audits(job: ContractJob, base: Contract, command: Command) -> Out
         for s in job.assignments
     )
     return Outcome(audits=audits)
+
+
+def preview_job(command: Command) -> ContractJob:
+    """What a draft preview shows, shaped as a job that is never sent.
+
+    The preview renders through the same path as an issue, so the draft looks
+    exactly like the contract would; its key is not a contract key and mints
+    no contract id.
+    """
+    draft = command.assignment
+    if draft is None or not command.request_id:
+        raise PermanentError("RequestDraftPreview needs request_id and assignment")
+    if draft.end_date < draft.start_date:
+        raise PermanentError(
+            f"end_date {draft.end_date} is before start_date {draft.start_date}"
+        )
+    validate_rate(draft.rate)
+    terms = Terms(
+        assignment_id=draft.assignment_id,
+        mission_id=draft.mission_id,
+        collaborator_id=draft.collaborator_id,
+        role=draft.role,
+        rate=draft.rate,
+        start_date=draft.start_date,
+        end_date=draft.end_date,
+    )
+    snapshot = AssignmentSnapshot(
+        terms=terms,
+        parties=draft.parties,
+        accepted_at=command.issued_at,
+        actor_id=command.actor_id,
+    )
+    return ContractJob(
+        kind=JobKind.GENERATE,
+        contract_key=f"preview:{command.request_id}",
+        org_id=draft.org_id,
+        project_id=draft.project_id,
+        assignments=(snapshot,),
+        contract_template_version=draft.contract_template_version,
+        issued_at=command.issued_at,
+        first_attempt_at=command.issued_at,
+        trace_id=command.trace_id,
+        cause=command.command_id,
+        actor_id=command.actor_id,
+    )
