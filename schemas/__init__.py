@@ -33,6 +33,7 @@ from contracts.models import (
     PreviewReply,
     Record,
 )
+from contracts.timeline import FactEvent
 
 NAMESPACE = "io.contractflow"
 
@@ -49,6 +50,7 @@ _FILES: dict[type[Record], str] = {
     PreviewReply: "preview_reply.avsc",
     LedgerEntry: "ledger_entry.avsc",
     Command: "command.avsc",
+    FactEvent: "fact_event.avsc",
 }
 
 MODELS: Mapping[str, type[Record]] = MappingProxyType(
