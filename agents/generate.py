@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import logging
+import random
 from typing import TYPE_CHECKING, Any
 
 from agents.base import run_step, utcnow
 from contracts import generation
+from contracts.commands import refused
 from contracts.deadletters import Origin, dead_letter
-from contracts.errors import PermanentError, TransientError
+from contracts.errors import ContractflowError, ReasonCode
 from contracts.generation import RegistryEntry
-from contracts.models import ContractJob
+from contracts.keys import scope_key
+from contracts.models import ContractJob, ContractStatus
+from contracts.outcome import Outcome
 from contracts.rendering import render_contract
+from contracts.retry import GiveUp, RetryPolicy, next_attempt
 from streams import inbound
 from streams.emit import Emitter
 from streams.inbound import Headers
+from streams.retrying import Retries, poll_interval
 from templates import load_template
 
 if TYPE_CHECKING:
@@ -27,19 +33,30 @@ PDF = "application/pdf"
 
 def register(runtime: Runtime) -> None:
     """Attach the generate agent to the `contract.jobs` topic."""
-    emitter = Emitter(runtime.app, runtime.catalog, runtime.codec)
-    max_bytes = runtime.settings.max_record_bytes
+    settings = runtime.settings
+    emitter = Emitter(runtime.app, runtime.catalog, runtime.codec, runtime.metrics)
+    max_bytes = settings.max_record_bytes
     parties = runtime.parties
+    policy = RetryPolicy(
+        settings.retry_base_seconds,
+        settings.retry_cap_seconds,
+        settings.retry_max_attempts,
+        rng=random.random,
+    )
+    retries = Retries(
+        runtime.scheduler,
+        emitter,
+        runtime.codec,
+        runtime.readiness,
+        lease_seconds=settings.retry_lease_seconds,
+    )
 
     async def step(origin: Origin, headers: Headers) -> None:
         job = inbound.decode(runtime.codec, origin, ContractJob, max_bytes=max_bytes)
         try:
             await _process(job, origin, headers)
-        except PermanentError as error:
-            await _give_up_job(job, origin, headers, error)
-        except TransientError as error:
-            # Without a retry scheduler the last attempt is this one.
-            await _give_up_job(job, origin, headers, error)
+        except ContractflowError as error:
+            await _after_failure(job, origin, headers, error)
 
     async def _process(job: ContractJob, origin: Origin, headers: Headers) -> None:
         now = utcnow()
@@ -60,11 +77,23 @@ def register(runtime: Runtime) -> None:
         else:
             new_entry, outcome = plan.entry, plan.outcome
 
+        scopes = _covered(job, outcome)
+        if plan.issue and scopes:
+            [contract] = outcome.contracts
+            outcome += await runtime.detector.resolutions(contract, scopes)
+
         # Outputs before the registry: once a key is recorded, a replay takes
         # the duplicate path, so everything the issue emits must be acked first.
         await emitter.emit(outcome, headers)
+        if plan.refusal is not None:
+            await _refuse(job, origin, headers, plan.refusal)
+            return
         if new_entry is not None:
             runtime.registry.put(job.contract_key, new_entry)
+        if scopes:
+            # After the outputs: a crash before this replays the job as a
+            # duplicate, which settles the deadlines then.
+            await runtime.detector.settle(scopes)
         log.debug(
             "job kind=%s contract_key=%s attempt=%d outcome=%s trace_id=%s",
             job.kind.value,
@@ -74,15 +103,63 @@ def register(runtime: Runtime) -> None:
             job.trace_id,
         )
 
-    async def _give_up_job(
-        job: ContractJob, origin: Origin, headers: Headers, error: Exception
+    async def _refuse(
+        job: ContractJob, origin: Origin, headers: Headers, reason: str
     ) -> None:
-        reason = getattr(error, "reason", str(error))
-        log.warning(
-            "job dead-lettered contract_key=%s attempt=%d reason=%s",
+        # The refusal is audited already; the letter lets the sender see why.
+        log.info(
+            "job refused contract_key=%s reason=%s trace_id=%s",
+            job.contract_key,
+            reason,
+            job.trace_id,
+        )
+        letter = dead_letter(
+            origin,
+            refused(reason),
+            now=utcnow(),
+            attempts=job.attempt,
+            contract_key=job.contract_key,
+            trace_id=job.trace_id,
+        )
+        await emitter.dead_letter(letter, origin, headers)
+
+    async def _after_failure(
+        job: ContractJob, origin: Origin, headers: Headers, error: ContractflowError
+    ) -> None:
+        next_step = policy.next_step(job.attempt, error)
+        if isinstance(next_step, GiveUp):
+            await _give_up_job(job, origin, headers, error, next_step.reason_code)
+            return
+
+        # Parked before the audit and before the input counts as done: a crash
+        # in between replays this attempt, and parking it again is a no-op.
+        await retries.park(next_attempt(job), next_step.delay)
+        runtime.metrics.retries_parked.inc()
+        failed = generation.failed_attempt(job, error.reason, now=utcnow())
+        await emitter.emit(failed, headers)
+        log.info(
+            "job attempt failed, retry parked contract_key=%s attempt=%d "
+            "delay=%.3f reason=%s trace_id=%s",
             job.contract_key,
             job.attempt,
-            reason,
+            next_step.delay,
+            error.reason,
+            job.trace_id,
+        )
+
+    async def _give_up_job(
+        job: ContractJob,
+        origin: Origin,
+        headers: Headers,
+        error: ContractflowError,
+        code: ReasonCode,
+    ) -> None:
+        log.warning(
+            "job dead-lettered contract_key=%s attempt=%d reason_code=%s reason=%s",
+            job.contract_key,
+            job.attempt,
+            code.value,
+            error.reason,
         )
         letter = dead_letter(
             origin,
@@ -91,8 +168,9 @@ def register(runtime: Runtime) -> None:
             attempts=job.attempt,
             contract_key=job.contract_key,
             trace_id=job.trace_id,
-        )
-        await emitter.emit(generation.dead_lettered(job, reason, now=utcnow()), headers)
+        ).model_copy(update={"reason_code": code.value})
+        audits = generation.dead_lettered(job, error.reason, now=utcnow())
+        await emitter.emit(audits, headers)
         await emitter.dead_letter(letter, origin, headers)
 
     async def generate(stream: Any) -> None:
@@ -100,3 +178,14 @@ def register(runtime: Runtime) -> None:
             await run_step(event, step, emitter)
 
     runtime.app.agent(runtime.topic(runtime.catalog.jobs), name="generate")(generate)
+    runtime.app.timer(poll_interval(settings.retry_base_seconds))(retries.tick)
+
+
+def _covered(job: ContractJob, outcome: Outcome) -> list[str]:
+    """The assignments whose contract this outcome sends out, as scopes."""
+    if not any(c.status is ContractStatus.ISSUED for c in outcome.contracts):
+        return []
+    return [
+        scope_key(job.org_id, job.project_id, s.terms.assignment_id)
+        for s in job.assignments
+    ]

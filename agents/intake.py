@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from agents.base import run_step, utcnow
 from contracts.deadletters import Origin
 from contracts.keys import scope_key
-from contracts.lifecycle import apply_event
+from contracts.lifecycle import ACCEPTED_OR_LATER, LedgerEntry, apply_event
 from contracts.models import AssignmentEvent
 from streams import inbound
 from streams.emit import Emitter
@@ -23,29 +23,35 @@ log = logging.getLogger(__name__)
 
 def register(runtime: Runtime) -> None:
     """Attach the intake agent to the `assignments` topic."""
-    emitter = Emitter(runtime.app, runtime.catalog, runtime.codec)
+    emitter = Emitter(runtime.app, runtime.catalog, runtime.codec, runtime.metrics)
     max_bytes = runtime.settings.max_record_bytes
 
     async def step(origin: Origin, headers: Headers) -> None:
         event = inbound.decode(
             runtime.codec, origin, AssignmentEvent, max_bytes=max_bytes
         )
+        runtime.metrics.event_in(event.event_type)
         if not event.trace_id:
             event = event.model_copy(
                 update={"trace_id": inbound.trace_id_from(headers)}
             )
         scope = scope_key(event.org_id, event.project_id, event.assignment_id)
+        before = runtime.ledger.get(scope)
         decision = apply_event(
-            runtime.ledger.get(scope),
+            before,
             event,
             known_templates=KNOWN_TEMPLATES,
             now=utcnow(),
         )
         # Outputs first, then the ledger: a crash in between replays the event
         # against the old entry and sends the same records again.
-        await emitter.emit(decision.outcome, headers)
+        await emitter.emit(decision.outcome, headers, state=decision.entry)
+        if _accepted_now(before, decision.entry):
+            await runtime.detector.expect(scope)
         if decision.entry is not None:
             runtime.ledger.put(scope, decision.entry)
+        if decision.duplicate:
+            runtime.metrics.duplicate("intake")
         log.debug(
             "assignment event type=%s scope=%s duplicate=%s stale=%s trace_id=%s",
             event.event_type.value,
@@ -60,3 +66,9 @@ def register(runtime: Runtime) -> None:
             await run_step(event, step, emitter)
 
     runtime.app.agent(runtime.topic(runtime.catalog.assignments), name="intake")(intake)
+
+
+def _accepted_now(before: LedgerEntry | None, after: LedgerEntry | None) -> bool:
+    """Whether this event moved the assignment into a state that needs a contract."""
+    was = before is not None and before.state in ACCEPTED_OR_LATER
+    return after is not None and after.state in ACCEPTED_OR_LATER and not was

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import faust
+from prometheus_client import CollectorRegistry
 
 from contracts.generation import RegistryEntry
 from contracts.lifecycle import LedgerEntry
+from contracts.models import Contract
+from streams.api import register_api
 from streams.artifacts import ArtifactStore, FileArtifactStore
 from streams.codec import Codec
+from streams.detector import Deadlines, Detector, detector_interval
+from streams.emit import Emitter
+from streams.metrics import Metrics
+from streams.scheduler import JobScheduler, RedisScheduler
 from streams.settings import Settings
 from streams.topics import Catalog, TopicSpec
-from tables import ledger, parties, registry
+from streams.web import Readiness, register_views
+from tables import ledger, parties, registry, views
 from tables.parties import PartyDirectory
 from tables.typed import TypedTable
+from tables.views import TopicView
 
 
 @dataclass
@@ -28,7 +38,13 @@ class Runtime:
     ledger: TypedTable[LedgerEntry]
     registry: TypedTable[RegistryEntry]
     parties: PartyDirectory
+    states: TopicView[LedgerEntry]
+    contracts: TopicView[Contract]
     store: ArtifactStore
+    scheduler: JobScheduler
+    readiness: Readiness
+    metrics: Metrics
+    detector: Detector
 
     def topic(self, spec: TopicSpec) -> faust.TopicT:
         """The Faust topic for `spec`, with raw bytes in and out."""
@@ -63,11 +79,24 @@ def create_app(settings: Settings) -> faust.App:
 
 def build(settings: Settings) -> Runtime:
     """The app with every table and agent registered."""
-    from agents import generate, intake
+    from agents import commands, generate, intake
 
     app = create_app(settings)
     catalog = Catalog(settings)
     codec = Codec(settings.schema_registry_url)
+    states = views.declare(app, settings, codec, catalog.assignment_states, LedgerEntry)
+    contracts = views.declare(app, settings, codec, catalog.contracts, Contract)
+    readiness = Readiness()
+    metrics = Metrics(CollectorRegistry())
+    detector = Detector(
+        Deadlines(settings.redis_url, f"{catalog.app_id}:deadline"),
+        Emitter(app, catalog, codec, metrics),
+        readiness,
+        states=states.get,
+        contracts=contracts.get,
+        grace=timedelta(seconds=settings.missing_contract_grace_seconds),
+        lease_seconds=settings.retry_lease_seconds,
+    )
     runtime = Runtime(
         app=app,
         settings=settings,
@@ -75,9 +104,19 @@ def build(settings: Settings) -> Runtime:
         codec=codec,
         ledger=ledger.declare(app, settings.partitions),
         registry=registry.declare(app, settings.partitions),
-        parties=parties.declare(app, catalog, codec),
+        parties=parties.declare(app, settings, catalog, codec),
+        states=states,
+        contracts=contracts,
         store=FileArtifactStore(settings.artifact_dir),
+        scheduler=RedisScheduler(settings.redis_url, f"{catalog.app_id}:retry"),
+        readiness=readiness,
+        metrics=metrics,
+        detector=detector,
     )
     intake.register(runtime)
     generate.register(runtime)
+    commands.register(runtime)
+    app.timer(detector_interval(settings.missing_contract_grace_seconds))(detector.tick)
+    register_views(runtime)
+    register_api(runtime)
     return runtime

@@ -20,6 +20,7 @@ import pydantic
 
 from contracts.errors import ContractflowError
 from streams import admin, tools
+from streams.auth import READ_ROLE, mint_token
 from streams.settings import Settings
 from streams.topics import Catalog
 
@@ -140,6 +141,206 @@ def run_dev(args: argparse.Namespace) -> int:
     return run(Path(args.dir))
 
 
+def configure_demo(parser: argparse.ArgumentParser) -> None:
+    """Add the `demo` arguments."""
+    parser.add_argument(
+        "--assignments",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="how many assignments the scenario has (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=7, help="the scenario's seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--dir",
+        default=".contractflow/demo",
+        help="wiped, then used for logs and artifacts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the stack running until Ctrl-C"
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the embedded stack and a worker on a seeded scenario; print a summary."""
+    from streams.demo import run_demo as run
+
+    return run(
+        Path(args.dir), assignments=args.assignments, seed=args.seed, keep=args.keep
+    )
+
+
+def configure_bench(parser: argparse.ArgumentParser) -> None:
+    """Add the `bench` arguments."""
+    add = parser.add_argument
+    add("--assignments", type=int, default=50_000, metavar="N", help="backlog size")
+    add("--skip-baselines", action="store_true", help="measure the pipeline only")
+    add("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
+    add("--scale", action="store_true", help="1 and 2 workers, registry recovery")
+    add("--registry-keys", type=int, default=1_000_000, metavar="N")
+    add("--paced-seconds", type=float, default=30.0, metavar="S")
+    add("--profile", type=Path, metavar="PATH", help="py-spy the worker, no baselines")
+    add("--profile-seconds", type=float, default=30.0, metavar="S")
+    add("--keep", action="store_true", help="keep the logs and data directory")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Measure the pipeline against baselines on the embedded stack."""
+    from streams.bench import BenchOptions
+    from streams.bench import run_bench as run
+
+    options = BenchOptions(
+        assignments=args.assignments,
+        skip_baselines=args.skip_baselines,
+        json_path=args.json,
+        scale=args.scale,
+        registry_keys=args.registry_keys,
+        paced_seconds=args.paced_seconds,
+        profile_path=args.profile,
+        profile_seconds=args.profile_seconds,
+        keep=args.keep,
+    )
+    return run(options)
+
+
+def configure_token(parser: argparse.ArgumentParser) -> None:
+    """Add the `token` arguments."""
+    parser.add_argument("--org", required=True, metavar="ORG", help="the org_id")
+    parser.add_argument(
+        "--project",
+        required=True,
+        action="append",
+        metavar="P",
+        help="a project_id the token reaches, or * for all; repeat for more",
+    )
+    parser.add_argument(
+        "--role",
+        action="append",
+        metavar="R",
+        help=f"a role to grant; repeat for more (default: {READ_ROLE})",
+    )
+    parser.add_argument(
+        "--ttl",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long the token is valid (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sub", default="operator", help="who holds it (default: %(default)s)"
+    )
+
+
+def run_token(args: argparse.Namespace) -> int:
+    """Print a token signed with CONTRACTFLOW_JWT_SECRET."""
+    if args.ttl <= 0:
+        raise tools.CommandError("--ttl must be a positive number of seconds")
+    secret = load_settings().jwt_secret
+    if secret == Settings.model_fields["jwt_secret"].default:
+        print(
+            "contractflow: warning: CONTRACTFLOW_JWT_SECRET is not set; "
+            "signing with the built-in default",
+            file=sys.stderr,
+        )
+    print(
+        mint_token(
+            secret,
+            sub=args.sub,
+            org_id=args.org,
+            project_ids=args.project,
+            roles=args.role or [READ_ROLE],
+            ttl_seconds=args.ttl,
+        )
+    )
+    return EXIT_OK
+
+
+def configure_timeline(parser: argparse.ArgumentParser) -> None:
+    """Add the `timeline` arguments."""
+    parser.add_argument("org", metavar="ORG", help="the org_id")
+    parser.add_argument("project", metavar="PROJECT", help="the project_id")
+    parser.add_argument("mission", metavar="MISSION", help="the mission_id")
+
+
+def run_timeline(args: argparse.Namespace) -> int:
+    """Read the topics and print a mission's timeline, one table per assignment."""
+    from streams.timelines import format_timeline, read_timeline
+
+    timeline = read_timeline(
+        load_settings(), args.org, args.project, args.mission, timeout=args.timeout
+    )
+    sys.stdout.write(format_timeline(timeline))
+    return EXIT_OK
+
+
+def configure_dlq(parser: argparse.ArgumentParser) -> None:
+    """Add the `dlq` actions: list and redrive."""
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="print dead letters as a table")
+    listing.add_argument("--reason", metavar="CODE", help="only this reason code")
+    listing.add_argument("--org", metavar="ORG", help="only this organization")
+    listing.add_argument("--project", metavar="P", help="only this project")
+    listing.add_argument(
+        "--from-beginning", action="store_true", help="read the whole topic (default)"
+    )
+    again = actions.add_parser("redrive", help="send dead letters back to be retried")
+    again.add_argument("--reason", metavar="CODE", help="letters with this reason")
+    again.add_argument(
+        "--offset",
+        action="append",
+        default=[],
+        metavar="[PARTITION:]OFFSET",
+        help="the letter at this place on contract.dlq (repeatable)",
+    )
+    again.add_argument("--all", action="store_true", help="every dead letter")
+
+
+def run_dlq(args: argparse.Namespace) -> int:
+    """List dead letters, or send the chosen ones back to their topics."""
+    from streams import dlq
+
+    settings = load_settings()
+    if args.action == "list":
+        filters = {"reason": args.reason, "org": args.org, "project": args.project}
+        dlq.list_letters(settings, sys.stdout, timeout=args.timeout, **filters)
+        return EXIT_OK
+    result = dlq.redrive(
+        settings,
+        reason=args.reason,
+        offsets=args.offset,
+        everything=args.all,
+        timeout=args.timeout,
+    )
+    for position, why in result.skipped:
+        print(f"not redriven {position}: {why}", file=sys.stderr)
+    print(f"redrove {len(result.sent)} dead letters: {' '.join(result.sent)}")
+    return EXIT_OK if result.ok else EXIT_PARTIAL
+
+
+def configure_asyncapi(parser: argparse.ArgumentParser) -> None:
+    """Add the `asyncapi` arguments."""
+    parser.add_argument(
+        "--output", metavar="PATH", help="write the document there (default: stdout)"
+    )
+
+
+def run_asyncapi(args: argparse.Namespace) -> int:
+    """Print the AsyncAPI document of every topic, or write it to --output."""
+    from streams.asyncapi import render
+
+    text = render(load_settings())
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise tools.CommandError(f"cannot write {args.output}: {exc.strerror}") from exc
+    return EXIT_OK
+
+
 COMMANDS: list[Command] = [
     Command("topics", "manage the catalog's topics", configure_topics, run_topics),
     Command(
@@ -153,6 +354,14 @@ COMMANDS: list[Command] = [
         run_worker,
     ),
     Command("dev", "run the embedded stack and a worker", configure_dev, run_dev),
+    Command("demo", "feed a seeded scenario and summarize", configure_demo, run_demo),
+    Command("bench", "measure the pipeline and baselines", configure_bench, run_bench),
+    Command("token", "mint a bearer token for the API", configure_token, run_token),
+    Command("timeline", "print a mission's timeline", configure_timeline, run_timeline),
+    Command("dlq", "list or redrive dead letters", configure_dlq, run_dlq),
+    Command(
+        "asyncapi", "print the AsyncAPI document", configure_asyncapi, run_asyncapi
+    ),
 ]
 
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import faust
 
 from contracts.deadletters import Origin
-from contracts.models import DeadLetter, Record
+from contracts.lifecycle import LedgerEntry
+from contracts.models import DeadLetter, PreviewReply, Record
 from contracts.outcome import Outcome
 from streams.codec import Codec
 from streams.inbound import Headers
+from streams.metrics import Metrics
 from streams.topics import Catalog, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -31,8 +34,11 @@ SEND_RETRY_MAX_SECONDS = 5.0
 class Emitter:
     """Encodes records and sends them to their topics under their keys."""
 
-    def __init__(self, app: faust.App, catalog: Catalog, codec: Codec) -> None:
+    def __init__(
+        self, app: faust.App, catalog: Catalog, codec: Codec, metrics: Metrics
+    ) -> None:
         self._codec = codec
+        self._metrics = metrics
         self._routes = {
             "jobs": (self._topic(app, catalog.jobs), "contract_key"),
             "contracts": (self._topic(app, catalog.contracts), "contract_id"),
@@ -43,23 +49,36 @@ class Emitter:
             ),
             "payment_blocks": (self._topic(app, catalog.payment_blocks), "scope"),
         }
+        self._states = self._topic(app, catalog.assignment_states)
+        self._previews = self._topic(app, catalog.previews)
         self._dlq = self._topic(app, catalog.dlq)
 
-    async def emit(self, outcome: Outcome, headers: Headers) -> int:
-        """Send every record of `outcome`; return how many were sent."""
+    async def emit(
+        self, outcome: Outcome, headers: Headers, state: LedgerEntry | None = None
+    ) -> int:
+        """Send every record of `outcome`, and `state`; return how many were sent."""
         sends = [
             (topic, getattr(record, key_field), record)
             for name, (topic, key_field) in self._routes.items()
             for record in getattr(outcome, name)
         ]
+        if state is not None:
+            sends.append((self._states, state.scope, state))
         await self._send_all(sends, headers)
+        self._metrics.sent(outcome, datetime.now(UTC))
         return len(sends)
+
+    async def preview(self, reply: PreviewReply, headers: Headers) -> None:
+        """Send a draft preview under its request id."""
+        await self._send_all([(self._previews, reply.request_id, reply)], headers)
+        self._metrics.previews.inc()
 
     async def dead_letter(
         self, letter: DeadLetter, origin: Origin, headers: Headers
     ) -> None:
         """Send `letter` to the dead letter topic under the original key."""
         await self._send_all([(self._dlq, origin.dlq_key, letter)], headers)
+        self._metrics.dead_letter(letter.reason_code)
 
     async def _send_all(
         self, sends: Iterable[tuple[faust.TopicT, str, Record]], headers: Headers
