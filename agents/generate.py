@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agents.base import run_step, utcnow
@@ -133,9 +134,15 @@ def register(runtime: Runtime) -> None:
 
         # Parked before the audit and before the input counts as done: a crash
         # in between replays this attempt, and parking it again is a no-op.
-        await retries.park(next_attempt(job), next_step.delay)
+        due_at = await retries.park(next_attempt(job), next_step.delay)
         runtime.metrics.retries_parked.inc()
-        failed = generation.failed_attempt(job, error.reason, now=utcnow())
+        failed = generation.failed_attempt(
+            job,
+            error.reason,
+            now=utcnow(),
+            retry_at=datetime.fromtimestamp(due_at, UTC),
+            retry_in=next_step.delay,
+        )
         await emitter.emit(failed, headers)
         log.info(
             "job attempt failed, retry parked contract_key=%s attempt=%d "

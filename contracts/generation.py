@@ -182,9 +182,24 @@ def issued(
     return RegistryEntry(contract_key=job.contract_key, contract=contract), outcome
 
 
-def failed_attempt(job: ContractJob, error: str, *, now: datetime) -> Outcome:
-    """The audit of an attempt that failed with `error`."""
-    return _attempts(job, now, "failed", payload={"error": error})
+def failed_attempt(
+    job: ContractJob,
+    error: str,
+    *,
+    now: datetime,
+    retry_at: datetime | None = None,
+    retry_in: float | None = None,
+) -> Outcome:
+    """The audit of an attempt that failed with `error`.
+
+    A retried attempt also says when the next one falls due, so the backoff
+    can be read from the audit trail alone.
+    """
+    payload = {"error": error}
+    if retry_at is not None and retry_in is not None:
+        payload["retry_in_seconds"] = f"{retry_in:.3f}"
+        payload["retry_at"] = retry_at.isoformat()
+    return _attempts(job, now, "failed", payload=payload)
 
 
 def dead_lettered(job: ContractJob, error: str, *, now: datetime) -> Outcome:

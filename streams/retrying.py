@@ -73,8 +73,11 @@ class Retries:
         self._lease = lease_seconds
         self._clock = clock
 
-    async def park(self, job: ContractJob, delay: float) -> None:
-        """Park `job` to run in `delay` seconds; wait out a Redis outage."""
+    async def park(self, job: ContractJob, delay: float) -> float:
+        """Park `job` to run in `delay` seconds; wait out a Redis outage.
+
+        Return when it falls due, in seconds since the epoch.
+        """
         payload, name = self._codec.encode(job), job_id(job)
         due_at = self._clock() + delay
         pause = PARK_RETRY_FIRST_SECONDS
@@ -96,7 +99,7 @@ class Retries:
                 pause = min(pause * 2, PARK_RETRY_MAX_SECONDS)
                 continue
             self._readiness.recover(REDIS)
-            return
+            return due_at
 
     async def resubmit_due(self) -> int:
         """Resubmit every job that fell due; return how many were claimed."""

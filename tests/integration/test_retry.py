@@ -104,6 +104,21 @@ def assert_consecutive_failures_then_success(seen: list[tuple[int, str]]) -> Non
     assert len(seen) >= 3, seen
 
 
+def assert_backoff_within_bounds(audits: list[AuditEvent], settings: Settings) -> None:
+    """Each retry waited a drawn delay under its ceiling, and not less."""
+    tried = {a.attempt: a for a in audits if a.type == AuditType.GENERATION_ATTEMPT}
+    for number, audit in tried.items():
+        if audit.outcome != "failed":
+            continue
+        ceiling = min(
+            settings.retry_cap_seconds,
+            settings.retry_base_seconds * 2 ** (number - 1),
+        )
+        assert 0 <= float(audit.payload["retry_in_seconds"]) <= ceiling, audit
+        due = datetime.fromisoformat(audit.payload["retry_at"])
+        assert tried[number + 1].occurred_at >= due, (audit, tried[number + 1])
+
+
 def test_a_job_missing_its_parties_is_retried_until_they_arrive_then_issued_once(
     settings_factory: SettingsFactory, tmp_path: Path
 ) -> None:
@@ -120,6 +135,7 @@ def test_a_job_missing_its_parties_is_retried_until_they_arrive_then_issued_once
     [contract] = {c.contract_id: c for c in values(contracts, Contract)}.values()
     assert contract.parties.organization == ORGANIZATION
     assert_consecutive_failures_then_success(attempts(audits))
+    assert_backoff_within_bounds(values(audits, AuditEvent), settings)
     generated = [a for a in values(audits, AuditEvent) if a.type == AuditType.GENERATED]
     assert len(generated) == 1
     assert retry_keys(settings, catalog) == {
@@ -152,6 +168,7 @@ def test_an_artifact_store_that_fails_until_its_directory_can_be_made_is_retried
     [contract] = {c.contract_id: c for c in values(contracts, Contract)}.values()
     assert contract.document.uri.startswith((blocker / "artifacts").as_uri())
     assert_consecutive_failures_then_success(attempts(audits))
+    assert_backoff_within_bounds(values(audits, AuditEvent), settings)
 
 
 def test_a_job_whose_parties_never_arrive_is_dead_lettered_after_the_last_attempt(

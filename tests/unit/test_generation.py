@@ -159,3 +159,20 @@ def test_a_dead_lettered_job_audits_the_failure_per_assignment() -> None:
         AuditType.GENERATION_ATTEMPT,
         AuditType.GENERATION_FAILED,
     ]
+
+
+def test_a_failed_attempt_audits_when_its_retry_falls_due() -> None:
+    job = job_for().model_copy(update={"attempt": 2})
+    due = datetime(2026, 3, 2, 12, 0, 1, 250000, tzinfo=UTC)
+
+    outcome = generation.failed_attempt(
+        job, "store down", now=NOW, retry_at=due, retry_in=1.25
+    )
+
+    [audit] = outcome.audits
+    assert (audit.attempt, audit.outcome) == (2, "failed")
+    assert audit.payload == {
+        "error": "store down",
+        "retry_in_seconds": "1.250",
+        "retry_at": "2026-03-02T12:00:01.250000+00:00",
+    }
