@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, field_validator
 
+from contracts.aggregation import group_of_bundle
 from contracts.errors import PermanentError, ReasonCode, TransientError
 from contracts.keys import canonical_id, contract_key, scope_key
 from contracts.lifecycle import ACCEPTED_OR_LATER, LedgerEntry
@@ -238,6 +239,11 @@ def _bundled_entry(
         raise refused(
             f"assignment {assignment_id!r} was accepted without a bundle_id and is "
             "contracted on its own; change it through an amendment"
+        )
+    if group_of_bundle(entry.bundle_id) is not None:
+        raise refused(
+            f"assignment {assignment_id!r} is bundled by the aggregation policy "
+            "and contracted with its window; change it through an amendment"
         )
     return entry
 
