@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from agents.aggregate import policy_of
 from agents.base import run_step, utcnow
+from contracts import aggregation
+from contracts.aggregation import WindowInput
 from contracts.deadletters import Origin
 from contracts.keys import scope_key
 from contracts.lifecycle import ACCEPTED_OR_LATER, LedgerEntry, apply_event
@@ -25,6 +29,7 @@ def register(runtime: Runtime) -> None:
     """Attach the intake agent to the `assignments` topic."""
     emitter = Emitter(runtime.app, runtime.catalog, runtime.codec, runtime.metrics)
     max_bytes = runtime.settings.max_record_bytes
+    policy = policy_of(runtime.settings)
 
     async def step(origin: Origin, headers: Headers) -> None:
         event = inbound.decode(
@@ -37,15 +42,25 @@ def register(runtime: Runtime) -> None:
             )
         scope = scope_key(event.org_id, event.project_id, event.assignment_id)
         before = runtime.ledger.get(scope)
+        if policy is not None and aggregation.claims(event):
+            event = aggregation.claimed(event, policy)
         decision = apply_event(
             before,
             event,
             known_templates=KNOWN_TEMPLATES,
             now=utcnow(),
         )
+        outcome = decision.outcome
+        held: tuple[WindowInput, ...] = ()
+        if policy is not None:
+            jobs, held = aggregation.forwarded(
+                decision.entry, event, outcome.jobs, policy
+            )
+            outcome = replace(outcome, jobs=jobs)
         # Outputs first, then the ledger: a crash in between replays the event
         # against the old entry and sends the same records again.
-        await emitter.emit(decision.outcome, headers, state=decision.entry)
+        await emitter.emit(outcome, headers, state=decision.entry)
+        await emitter.to_windows(held, headers)
         if _accepted_now(before, decision.entry):
             await runtime.detector.expect(scope)
         if decision.entry is not None:

@@ -57,7 +57,7 @@ TICK_KEY = "tick"
 
 @dataclass(frozen=True)
 class WindowPolicy:
-    """Window size and grace of the policy; both strictly positive sizes."""
+    """Window size (> 0) and grace (>= 0) of the policy."""
 
     size: timedelta
     grace: timedelta

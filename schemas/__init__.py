@@ -18,6 +18,7 @@ from typing import Any
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from contracts.aggregation import WindowInput
 from contracts.commands import Command
 from contracts.lifecycle import LedgerEntry
 from contracts.models import (
@@ -51,6 +52,7 @@ _FILES: dict[type[Record], str] = {
     LedgerEntry: "ledger_entry.avsc",
     Command: "command.avsc",
     FactEvent: "fact_event.avsc",
+    WindowInput: "window_input.avsc",
 }
 
 MODELS: Mapping[str, type[Record]] = MappingProxyType(

@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> faust.App:
 
 def build(settings: Settings) -> Runtime:
     """The app with every table and agent registered."""
-    from agents import commands, generate, intake
+    from agents import aggregate, commands, generate, intake
 
     app = create_app(settings)
     catalog = Catalog(settings)
@@ -116,6 +116,9 @@ def build(settings: Settings) -> Runtime:
     intake.register(runtime)
     generate.register(runtime)
     commands.register(runtime)
+    policy = aggregate.policy_of(settings)
+    if policy is not None:
+        aggregate.register(runtime, policy)
     app.timer(detector_interval(settings.missing_contract_grace_seconds))(detector.tick)
     register_views(runtime)
     register_api(runtime)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from contracts.aggregation import WindowInput
 from contracts.commands import Command
 from contracts.lifecycle import LedgerEntry
 from contracts.models import (
@@ -147,11 +148,21 @@ USAGES: Mapping[str, Usage] = {
         receive=f"Assignment states, {_FOLLOWED}.",
         send="The intake publishes each assignment's new ledger entry.",
     ),
+    "contract.aggregation": Usage(
+        "Acceptances and cancels the aggregation policy holds, by window group, "
+        "and wall-clock ticks sent to every partition.",
+        WindowInput,
+        receive="The aggregation stage bundles each window's acceptances.",
+        send="The intake forwards what the policy holds; every worker ticks.",
+        grouped=True,
+    ),
 }
 
 TABLES: Mapping[str, str] = {
     "ledger": "each assignment's state and accepted terms",
     "registry": "the contract keys already issued",
+    "windows": "the aggregation policy's open windows, per partition",
+    "closed-windows": "the contract key each closed window gave its members",
 }
 
 KEYS: Mapping[str, str] = {

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import faust
 
+from contracts.aggregation import WindowInput
 from contracts.deadletters import Origin
 from contracts.lifecycle import LedgerEntry
 from contracts.models import DeadLetter, PreviewReply, Record
@@ -52,6 +53,7 @@ class Emitter:
         self._states = self._topic(app, catalog.assignment_states)
         self._previews = self._topic(app, catalog.previews)
         self._dlq = self._topic(app, catalog.dlq)
+        self._windows = self._topic(app, catalog.aggregation)
 
     async def emit(
         self, outcome: Outcome, headers: Headers, state: LedgerEntry | None = None
@@ -72,6 +74,12 @@ class Emitter:
         """Send a draft preview under its request id."""
         await self._send_all([(self._previews, reply.request_id, reply)], headers)
         self._metrics.previews.inc()
+
+    async def to_windows(
+        self, records: Iterable[WindowInput], headers: Headers
+    ) -> None:
+        """Send what the aggregation policy holds under each record's group."""
+        await self._send_all([(self._windows, r.group, r) for r in records], headers)
 
     async def dead_letter(
         self, letter: DeadLetter, origin: Origin, headers: Headers

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     # How long a worker may hold a claimed retry before another takes it over.
     retry_lease_seconds: float = Field(default=30.0, gt=0)
     missing_contract_grace_seconds: float = Field(default=86400.0, gt=0)
+    # The aggregation policy: 0 leaves it off, and every acceptance is
+    # contracted on its own; otherwise the window size in seconds.
+    aggregation_window_seconds: float = Field(default=0.0, ge=0)
+    # How long past its end a window waits for late acceptances, by event time
+    # and by the wall clock, before it closes.
+    aggregation_grace_seconds: float = Field(default=60.0, ge=0)
 
     # Group membership timing. Kafka's defaults suit a production cluster; the
     # embedded broker only completes a join after the rebalance timeout, so

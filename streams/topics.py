@@ -86,8 +86,15 @@ class Catalog:
             key_field="scope",
             internal=True,
         )
+        # The aggregation policy's acceptances, cancels and ticks, keyed by
+        # window group, so every window lives on one partition.
+        self.aggregation = TopicSpec(
+            f"{p}contract.aggregation", key_field="group", internal=True
+        )
         self.ledger_changelog = self.changelog("ledger")
         self.registry_changelog = self.changelog("registry")
+        self.windows_changelog = self.changelog("windows")
+        self.closed_windows_changelog = self.changelog("closed-windows")
         # Faust's partition assignor elects its leader through this topic.
         self.assignor_leader = TopicSpec(
             f"{self.app_id}-__assignor-__leader", internal=True

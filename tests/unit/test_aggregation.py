@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agents.aggregate import policy_of, tick_interval
 from contracts import aggregation
 from contracts.aggregation import (
     ClosedWindow,
@@ -22,6 +23,7 @@ from contracts.errors import PermanentError
 from contracts.keys import contract_key
 from contracts.lifecycle import AssignmentState, LedgerEntry, apply_event
 from contracts.models import ContractJob, JobKind
+from streams.settings import Settings
 from tests.factories import TEMPLATE, TEMPLATES, event
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -343,3 +345,16 @@ def test_any_delivery_order_within_the_grace_and_duplicates_give_the_same_bundle
     assert bundles(jobs) == {
         (key_of(*ids), tuple(sorted(ids))) for ids in expected.values()
     }
+
+
+def test_the_policy_is_off_by_default_and_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    off = policy_of(Settings(_env_file=None))  # type: ignore[call-arg]
+    monkeypatch.setenv("CONTRACTFLOW_AGGREGATION_WINDOW_SECONDS", "120")
+    monkeypatch.setenv("CONTRACTFLOW_AGGREGATION_GRACE_SECONDS", "10")
+    on = policy_of(Settings(_env_file=None))  # type: ignore[call-arg]
+
+    assert off is None
+    assert on == WindowPolicy(size=timedelta(seconds=120), grace=timedelta(seconds=10))
+    assert tick_interval(on) == 5

@@ -15,6 +15,7 @@ from fastavro import parse_schema, schemaless_writer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts.aggregation import InputKind, WindowInput
 from contracts.commands import Command
 from contracts.errors import DecodeError, PermanentError, SchemaError
 from contracts.lifecycle import AssignmentState, LedgerEntry
@@ -318,7 +319,17 @@ def fact_event() -> FactEvent:
     )
 
 
+def window_input() -> WindowInput:
+    return WindowInput(
+        kind=InputKind.MEMBER,
+        group="org-a/prj-1/col-1/2026-03-02T09:30:00+00:00",
+        window_end=ISSUED_AT,
+        job=contract_job(),
+    )
+
+
 EVERY_RECORD = [
+    window_input,
     preview_reply,
     ledger_entry,
     command,
