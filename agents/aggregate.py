@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 R = TypeVar("R", bound=Record)
 
 # Ticks come at least this often, so a window closes at most this late on the
-# wall clock, and at most half the grace late once the grace is a few seconds.
-TICK_MAX_SECONDS = 30.0
+# wall clock, and at most a quarter of the grace late once the grace is a few
+# seconds. A tick is one small record per partition and worker.
+TICK_MAX_SECONDS = 15.0
 TICK_MIN_SECONDS = 0.5
 
 
@@ -50,8 +51,8 @@ def policy_of(settings: Settings) -> WindowPolicy | None:
 
 def tick_interval(policy: WindowPolicy) -> float:
     """Seconds between two ticks of one worker."""
-    half_grace = policy.grace.total_seconds() / 2
-    return min(max(half_grace, TICK_MIN_SECONDS), TICK_MAX_SECONDS)
+    quarter_grace = policy.grace.total_seconds() / 4
+    return min(max(quarter_grace, TICK_MIN_SECONDS), TICK_MAX_SECONDS)
 
 
 def register(runtime: Runtime, policy: WindowPolicy) -> None:

@@ -352,9 +352,9 @@ def test_the_policy_is_off_by_default_and_read_from_the_environment(
 ) -> None:
     off = policy_of(Settings(_env_file=None))  # type: ignore[call-arg]
     monkeypatch.setenv("CONTRACTFLOW_AGGREGATION_WINDOW_SECONDS", "120")
-    monkeypatch.setenv("CONTRACTFLOW_AGGREGATION_GRACE_SECONDS", "10")
+    monkeypatch.setenv("CONTRACTFLOW_AGGREGATION_GRACE_SECONDS", "20")
     on = policy_of(Settings(_env_file=None))  # type: ignore[call-arg]
 
     assert off is None
-    assert on == WindowPolicy(size=timedelta(seconds=120), grace=timedelta(seconds=10))
+    assert on == WindowPolicy(size=timedelta(seconds=120), grace=timedelta(seconds=20))
     assert tick_interval(on) == 5
