@@ -115,6 +115,11 @@ class Shelf(Record):
     """The open windows of one partition of the policy's topic.
 
     `watermark` is the latest acceptance time seen on the partition.
+
+    Known limit: a partition's open windows are one table record, rewritten
+    on every change, so it must stay under the broker's record size (about a
+    thousand open acceptances per partition with party snapshots). Windows
+    of minutes to hours fit; a window of days for a large tenant may not.
     """
 
     watermark: AwareDatetime | None = None
@@ -122,7 +127,11 @@ class Shelf(Record):
 
 
 class ClosedWindow(Record):
-    """What became of a closed window: each member's contract key."""
+    """What became of a closed window: each member's contract key.
+
+    Kept for good, as the registry keeps its keys: a repeated acceptance must
+    never be issued again, and a cancel must find its bundle however late.
+    """
 
     group: str
     contract_keys: dict[str, str]
