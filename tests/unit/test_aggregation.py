@@ -358,3 +358,15 @@ def test_the_policy_is_off_by_default_and_read_from_the_environment(
     assert off is None
     assert on == WindowPolicy(size=timedelta(seconds=120), grace=timedelta(seconds=20))
     assert tick_interval(on) == 5
+
+
+def test_acceptances_the_policy_does_not_hold_keep_their_jobs() -> None:
+    bundled = event(assignment_id="asg-1", bundle_id="b-1")
+    solo = event(assignment_id="asg-2")
+
+    for incoming in (bundled, solo):
+        decision = apply_event(None, incoming, known_templates=TEMPLATES, now=NOW)
+        direct, windows = aggregation.forwarded(
+            decision.entry, incoming, decision.outcome.jobs, POLICY
+        )
+        assert direct == decision.outcome.jobs and windows == ()
