@@ -9,6 +9,7 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -41,14 +42,21 @@ def fact(event_type: str, minutes: int) -> dict[str, Any]:
     }
 
 
-def token(org_id: str = "org-a", roles: list[str] | None = None) -> str:
+def token(
+    org_id: str = "org-a",
+    roles: list[str] | None = None,
+    *,
+    project_id: str = "prj-1",
+    secret: str = SECRET,
+    ttl_seconds: float = 300,
+) -> str:
     return mint_token(
-        SECRET,
+        secret,
         sub="test",
         org_id=org_id,
-        project_ids=["prj-1"],
+        project_ids=[project_id],
         roles=[READ_ROLE] if roles is None else roles,
-        ttl_seconds=300,
+        ttl_seconds=ttl_seconds,
     )
 
 
@@ -93,7 +101,10 @@ def test_the_api_serves_a_missions_timeline_only_to_its_tenants_readers(
         status, body = get(port, mission, token())
         unknown = get(port, MISSION_PATH.format(org="org-a", mission="mis-9"), token())
         other_org = get(port, mission, token(org_id="org-b"))
+        other_project = get(port, mission, token(project_id="prj-2"))
         anonymous = get(port, mission)
+        forged = get(port, mission, token(secret="another-secret-of-at-least-32-bytes"))
+        expired = get(port, mission, token(ttl_seconds=-60))
         no_role = get(port, mission, token(roles=["contracts:write"]))
         metrics = get(port, "/metrics")[1].decode()
         contract_path = "/v1/orgs/org-a/projects/prj-1/contracts/{}"
@@ -101,6 +112,11 @@ def test_the_api_serves_a_missions_timeline_only_to_its_tenants_readers(
         contract_id = timeline["assignments"][0]["steps"][2]["ref"]
         contract = get(port, contract_path.format(contract_id), token())
         foreign = get(port, contract_path.format(contract_id), token(org_id="org-b"))
+        # A reader of prj-2 names prj-1's contract under its own project.
+        prj2_contracts = "/v1/orgs/org-a/projects/prj-2/contracts/{}"
+        prj2 = token(project_id="prj-2")
+        elsewhere = get(port, prj2_contracts.format(contract_id), prj2)
+        nowhere = get(port, prj2_contracts.format(uuid4()), prj2)
 
     assert status == 200
     [row] = timeline["assignments"]
@@ -118,12 +134,15 @@ def test_the_api_serves_a_missions_timeline_only_to_its_tenants_readers(
     assert contract[0] == 200
     assert Contract.model_validate(json.loads(contract[1])).contract_id == contract_id
 
-    assert anonymous[0] == 401
+    assert anonymous[0] == forged[0] == expired[0] == 401
     assert json.loads(anonymous[1]) == {"error": "unauthorized"}
+    assert anonymous[1] == forged[1] == expired[1]
     assert no_role[0] == 403
-    assert other_org[0] == unknown[0] == foreign[0] == 404
-    assert other_org[1] == unknown[1] == foreign[1]
-    assert b"org-a" not in other_org[1] and b"mis-1" not in other_org[1]
+    refused = [other_org, other_project, foreign, elsewhere, nowhere]
+    assert {code for code, _ in refused} == {unknown[0]} == {404}
+    assert {answer for _, answer in refused} == {unknown[1]}
+    for leaked in (b"org-a", b"mis-1", contract_id.encode()):
+        assert leaked not in unknown[1]
 
     events_in = {
         sample.labels.get("event_type"): sample.value
