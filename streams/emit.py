@@ -21,7 +21,7 @@ from contracts.lifecycle import LedgerEntry
 from contracts.models import DeadLetter, PreviewReply, Record
 from contracts.outcome import Outcome
 from streams.codec import Codec
-from streams.inbound import Headers
+from streams.inbound import Headers, failed_trace_id
 from streams.metrics import Metrics
 from streams.topics import Catalog, TopicSpec
 
@@ -85,6 +85,9 @@ class Emitter:
         self, letter: DeadLetter, origin: Origin, headers: Headers
     ) -> None:
         """Send `letter` to the dead letter topic under the original key."""
+        if not letter.trace_id:
+            trace_id = failed_trace_id(self._codec, origin.value, headers)
+            letter = letter.model_copy(update={"trace_id": trace_id})
         await self._send_all([(self._dlq, origin.dlq_key, letter)], headers)
         self._metrics.dead_letter(letter.reason_code)
 

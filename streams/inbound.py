@@ -56,6 +56,27 @@ def trace_id_from(headers: Headers) -> str:
     return ""
 
 
+def failed_trace_id(codec: Codec, raw: bytes | None, headers: Headers) -> str:
+    """The trace id a dead letter keeps: the record's own, else its traceparent's.
+
+    The record failed, so it is read again on a best-effort basis, as the
+    intake reads a good one: its `trace_id` field wins over the header.
+    """
+    try:
+        record: Any = codec.decode_any(raw)
+    except Exception:
+        # This runs while a record is being given up on: nothing may stop
+        # its dead letter from being sent, least of all the bytes that failed.
+        record = None
+    if isinstance(record, Mapping):
+        field = record.get("trace_id")
+    else:
+        field = getattr(record, "trace_id", None)
+    if isinstance(field, str) and field:
+        return field
+    return trace_id_from(headers)
+
+
 def _pairs(headers: Mapping[str, bytes] | Iterable[Any] | None) -> Iterable[Any]:
     if not headers:
         return ()

@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ BUNDLE = ("asg-b1", "asg-b2")
 # Words that only ids and tenants of this run contain; no label may carry one.
 RUN_WORDS = ("org-", "prj-", "mis-", "asg-", "col-", "cmd-", "bnd-", "evt-")
 METRICS_WAIT_SECONDS = 30.0
+HEADER_TRACE = "0af7651916cd43dd8448eb211c80319c"
+TRACEPARENT = f"00-{HEADER_TRACE}-b7ad6b7169203331-01".encode()
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,20 @@ class Sent:
     key: str | None
     raw: bytes
     counted: str | None = ACCEPTED
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
 class Poison(Sent):
-    """A record that must be dead-lettered with `reason_code`, `hint` in its reason."""
+    """A record that must be dead-lettered with `reason_code`, `hint` in its reason.
+
+    `trace_id` is the one its letter must carry: the record's own when it can
+    still be read, else its traceparent's.
+    """
 
     reason_code: str = ""
     hint: str = ""
+    trace_id: str = ""
 
 
 def acceptance(assignment_id: str, **fields: Any) -> dict[str, Any]:
@@ -93,8 +101,16 @@ def poisons() -> list[Poison]:
         hint: str,
         counted: str | None = None,
     ) -> Poison:
-        raw = record if isinstance(record, bytes) else as_bytes(record)
-        return Poison(key, raw, counted, code.value, hint)
+        if isinstance(record, bytes):
+            return Poison(key, record, counted, reason_code=code, hint=hint)
+        return Poison(
+            key,
+            as_bytes(record),
+            counted,
+            reason_code=code,
+            hint=hint,
+            trace_id=record["trace_id"],
+        )
 
     return [
         bad(
@@ -135,7 +151,11 @@ def poisons() -> list[Poison]:
         ),
         bad(None, acceptance("asg-nokey"), ReasonCode.NULL_KEY, "no key"),
         bad("asg-big", padded, ReasonCode.TOO_LARGE, "exceeds"),
-        bad("raw-text", b"plain text, not a record", ReasonCode.DECODE, "not Avro"),
+        replace(
+            bad("raw-text", b"plain text, not a record", ReasonCode.DECODE, "not Avro"),
+            headers=(("traceparent", TRACEPARENT),),
+            trace_id=HEADER_TRACE,
+        ),
         bad("raw-wire", b"\x00\x01 not a record", ReasonCode.DECODE, "Confluent"),
         bad(
             "raw-avro",
@@ -176,7 +196,12 @@ def produce_in_order(
     for n, record in enumerate(records):
         key = record.key.encode() if record.key is not None else None
         producer.produce(
-            spec.name, key=key, value=record.raw, partition=0, on_delivery=delivered(n)
+            spec.name,
+            key=key,
+            value=record.raw,
+            headers=list(record.headers),
+            partition=0,
+            on_delivery=delivered(n),
         )
     assert producer.flush(30) == 0
     return [places[n] for n in range(len(records))]
@@ -373,16 +398,22 @@ def test_every_poison_is_dead_lettered_with_its_reason_and_the_next_record_issue
         if isinstance(p, Poison)
     ]
     mixed_poison = Poison(
-        "cmd-mixed", as_bytes(mixed), None, "TENANT_MISMATCH", "org-b"
+        "cmd-mixed",
+        as_bytes(mixed),
+        None,
+        reason_code=ReasonCode.TENANT_MISMATCH,
+        hint="org-b",
+        trace_id=mixed["trace_id"],
     )
     poisoned.append((catalog.commands.name, mixed_poison, command_places[0]))
     for topic, poison, (partition, offset) in poisoned:
         read = by_place[(topic, partition, offset)]
         letter = read.value
-        assert (letter.reason_code, read.key, letter.key) == (
+        assert (letter.reason_code, read.key, letter.key, letter.trace_id) == (
             poison.reason_code,
             poison.key or "null-key",
             poison.key,
+            poison.trace_id,
         )
         assert poison.hint in letter.reason, letter.reason
         assert letter.raw == poison.raw[:RAW_KEPT_BYTES]
