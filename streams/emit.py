@@ -17,6 +17,7 @@ import faust
 
 from contracts.aggregation import WindowInput
 from contracts.deadletters import Origin
+from contracts.errors import ReasonCode
 from contracts.lifecycle import LedgerEntry
 from contracts.models import DeadLetter, PreviewReply, Record
 from contracts.outcome import Outcome
@@ -86,7 +87,10 @@ class Emitter:
     ) -> None:
         """Send `letter` to the dead letter topic under the original key."""
         if not letter.trace_id:
-            trace_id = failed_trace_id(self._codec, origin.value, headers)
+            # A record over the size limit is not read at all, not even here.
+            too_large = letter.reason_code == ReasonCode.TOO_LARGE
+            raw = None if too_large else origin.value
+            trace_id = failed_trace_id(self._codec, raw, headers)
             letter = letter.model_copy(update={"trace_id": trace_id})
         await self._send_all([(self._dlq, origin.dlq_key, letter)], headers)
         self._metrics.dead_letter(letter.reason_code)

@@ -150,7 +150,12 @@ def poisons() -> list[Poison]:
             ACCEPTED,
         ),
         bad(None, acceptance("asg-nokey"), ReasonCode.NULL_KEY, "no key"),
-        bad("asg-big", padded, ReasonCode.TOO_LARGE, "exceeds"),
+        # Not read at all: its letter's trace id comes from the header.
+        replace(
+            bad("asg-big", padded, ReasonCode.TOO_LARGE, "exceeds"),
+            headers=(("traceparent", TRACEPARENT),),
+            trace_id=HEADER_TRACE,
+        ),
         replace(
             bad("raw-text", b"plain text, not a record", ReasonCode.DECODE, "not Avro"),
             headers=(("traceparent", TRACEPARENT),),
