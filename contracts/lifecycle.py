@@ -129,6 +129,10 @@ def _on_accepted(
     if entry is not None and entry.state in ACCEPTED_OR_LATER:
         if terms != entry.terms:
             return _refused_change(entry, event, now)
+        if entry.bundle_id is not None:
+            # A bundled assignment is contracted only with its bundle: a job
+            # under its own key would be a second contract for it.
+            return Decision(_touched(entry, event))
         # The same terms accepted again: re-enqueue; issuance is idempotent.
         return Decision(_touched(entry, event), _enqueue(entry, event))
 

@@ -142,6 +142,20 @@ def test_the_same_terms_accepted_again_reenqueue_the_same_key() -> None:
     assert first.contract_key == second.contract_key
 
 
+@pytest.mark.parametrize("repeat_bundle_id", ["bundle-7", None])
+def test_a_bundled_acceptance_accepted_again_enqueues_no_job_of_its_own(
+    repeat_bundle_id: str | None,
+) -> None:
+    entry, decisions = run(
+        event("AssignmentAccepted", bundle_id="bundle-7"),
+        event("AssignmentAccepted", event_id="again", at=1, bundle_id=repeat_bundle_id),
+    )
+
+    assert entry is not None and entry.state is AssignmentState.ACCEPTED
+    assert entry.bundle_id == "bundle-7" and entry.last_event_id == "again"
+    assert not any(d.outcome for d in decisions)
+
+
 def test_two_tenants_reusing_an_assignment_id_get_two_keys() -> None:
     _, [a] = run(event("AssignmentAccepted"))
     _, [b] = run(event("AssignmentAccepted", org_id="org-b"))
