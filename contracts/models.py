@@ -20,8 +20,15 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+def as_utc(value: datetime) -> datetime:
+    """Return `value` in UTC, or raise ValueError if UTC cannot hold it."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        # Year 1 ahead of UTC, or year 9999 behind it: the instant falls
+        # outside what a datetime holds. A ValueError makes pydantic report a
+        # schema error, so the record is dead-lettered as SCHEMA.
+        raise ValueError(f"{value.isoformat()} is out of range in UTC") from exc
 
 
 class EventType(StrEnum):
@@ -105,7 +112,7 @@ class AssignmentEvent(Record):
     @field_validator("occurred_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+        return as_utc(value)
 
 
 class Terms(Record):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
@@ -36,6 +36,7 @@ from contracts.models import (
     PaymentBlock,
     Record,
     Source,
+    as_utc,
 )
 
 
@@ -90,7 +91,7 @@ class FactEvent(Record):
     @field_validator("occurred_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return as_utc(value)
 
 
 class StepName(StrEnum):
