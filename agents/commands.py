@@ -56,7 +56,10 @@ def register(runtime: Runtime) -> None:
         if command.command_type is CommandType.PREVIEW:
             await emitter.preview(preview(command), headers)
             return
-        await emitter.emit(outcome_of(command), headers)
+        if command.command_type is CommandType.GENERATE:
+            await generate(command, headers)
+        else:
+            await emitter.emit(outcome_of(command), headers)
         log.debug(
             "command accepted command_id=%s type=%s trace_id=%s",
             command.command_id,
@@ -64,9 +67,14 @@ def register(runtime: Runtime) -> None:
             command.trace_id,
         )
 
+    async def generate(command: Command, headers: Headers) -> None:
+        job = commands.bundle_job(command, runtime.states.get)
+        await emitter.emit(Outcome(jobs=(job,)), headers)
+        # Only once the job is acknowledged: a cancel marker the intake sends
+        # on a link then lands after the job under its key, and voids it.
+        await emitter.links(commands.bundle_links(job, command), headers)
+
     def outcome_of(command: Command) -> Outcome:
-        if command.command_type is CommandType.GENERATE:
-            return Outcome(jobs=(commands.bundle_job(command, runtime.states.get),))
         base = runtime.contracts.get(command.contract_id or "")
         if command.command_type is CommandType.AMEND:
             job, audits = commands.amendment_job(command, base, KNOWN_TEMPLATES)

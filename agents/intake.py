@@ -1,4 +1,8 @@
-"""Intake: assignment events move the ledger; acceptances enqueue jobs."""
+"""Intake: assignment events move the ledger; acceptances enqueue jobs.
+
+It also reads the bundle links of GenerateContract bundles, partitioned like
+assignment events, so one loop writes each ledger entry, one record at a time.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,13 @@ from contracts import aggregation
 from contracts.aggregation import WindowInput
 from contracts.deadletters import Origin
 from contracts.keys import scope_key
-from contracts.lifecycle import ACCEPTED_OR_LATER, LedgerEntry, apply_event
+from contracts.lifecycle import (
+    ACCEPTED_OR_LATER,
+    BundleLink,
+    LedgerEntry,
+    apply_event,
+    apply_link,
+)
 from contracts.models import AssignmentEvent
 from streams import inbound
 from streams.emit import Emitter
@@ -76,11 +86,38 @@ def register(runtime: Runtime) -> None:
             event.trace_id,
         )
 
+    async def link_step(origin: Origin, headers: Headers) -> None:
+        link = inbound.decode(runtime.codec, origin, BundleLink, max_bytes=max_bytes)
+        scope = scope_key(link.org_id, link.project_id, link.assignment_id)
+        decision = apply_link(runtime.ledger.get(scope), link)
+        # Outputs first, then the ledger, as for assignment events.
+        await emitter.emit(decision.outcome, headers, state=decision.entry)
+        if decision.entry is not None:
+            runtime.ledger.put(scope, decision.entry)
+        log.debug(
+            "bundle link scope=%s contract_key=%s applied=%s trace_id=%s",
+            scope,
+            link.contract_key,
+            decision.entry is not None,
+            link.trace_id,
+        )
+
+    async def route(origin: Origin, headers: Headers) -> None:
+        if origin.topic == links:
+            await link_step(origin, headers)
+        else:
+            await step(origin, headers)
+
     async def intake(stream: Any) -> None:
         async for event in stream.events():
-            await run_step(event, step, emitter)
+            await run_step(event, route, emitter)
 
-    runtime.app.agent(runtime.topic(runtime.catalog.assignments), name="intake")(intake)
+    catalog = runtime.catalog
+    links = catalog.bundle_links.name
+    topics = runtime.app.topic(
+        catalog.assignments.name, links, key_serializer="raw", value_serializer="raw"
+    )
+    runtime.app.agent(topics, name="intake")(intake)
 
 
 def _accepted_now(before: LedgerEntry | None, after: LedgerEntry | None) -> bool:

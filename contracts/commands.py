@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, Field, field_validator
 from contracts.aggregation import group_of_bundle
 from contracts.errors import PermanentError, ReasonCode, TransientError
 from contracts.keys import canonical_id, contract_key, scope_key
-from contracts.lifecycle import ACCEPTED_OR_LATER, LedgerEntry
+from contracts.lifecycle import ACCEPTED_OR_LATER, BundleLink, LedgerEntry
 from contracts.models import (
     AssignmentSnapshot,
     AuditType,
@@ -150,6 +150,27 @@ def bundle_job(command: Command, states: StateLookup) -> ContractJob:
         trace_id=command.trace_id,
         cause=command.command_id,
         actor_id=command.actor_id,
+    )
+
+
+def bundle_links(job: ContractJob, command: Command) -> tuple[BundleLink, ...]:
+    """Tell the intake of each assignment in a bundle the key of its contract.
+
+    Send them only once the bundle's job is acknowledged: a cancel marker the
+    intake sends on a link must reach `contract.jobs` after the job.
+    """
+    return tuple(
+        BundleLink(
+            org_id=job.org_id,
+            project_id=job.project_id,
+            assignment_id=s.terms.assignment_id,
+            contract_key=job.contract_key,
+            occurred_at=command.issued_at,
+            cause=command.command_id,
+            trace_id=command.trace_id,
+            actor_id=command.actor_id,
+        )
+        for s in job.assignments
     )
 
 

@@ -47,6 +47,10 @@ ACCEPTED_OR_LATER = frozenset(
 )
 FINAL = frozenset({AssignmentState.DECLINED, AssignmentState.CANCELED})
 
+# The rationale of a cancel is not kept in the ledger, so a marker sent again
+# once the bundle is known says why it comes late.
+CANCELED_WHILE_BUNDLED = "assignment canceled while its bundle was being issued"
+
 CHANGE_PATHS = (
     "terms are fixed at acceptance; change them through a new assignment "
     "or an amendment (RequestAmendment)"
@@ -70,6 +74,24 @@ class LedgerEntry(Record):
     contract_key: str | None = None
     bundle_id: str | None = None
     parties: Parties | None = None
+
+
+class BundleLink(Record):
+    """The key of a GenerateContract bundle's contract, for one of its assignments.
+
+    The commands stage sends one per assignment once the bundle's job is
+    acknowledged, keyed by assignment_id as `assignments` is, so it reaches the
+    intake of the partition whose ledger holds the assignment.
+    """
+
+    org_id: str
+    project_id: str
+    assignment_id: str
+    contract_key: str
+    occurred_at: AwareDatetime
+    cause: str
+    trace_id: str = ""
+    actor_id: str = "system"
 
 
 @dataclass(frozen=True)
@@ -99,6 +121,36 @@ def apply_event(
 
     handler = _HANDLERS[event.event_type]
     return handler(entry, event, known_templates, now)
+
+
+def apply_link(entry: LedgerEntry | None, link: BundleLink) -> Decision:
+    """Record on an assignment's entry the key of the bundle that contracts it.
+
+    A cancel then sends its marker to the bundle's key. An assignment cancelled
+    before its link arrived sent its marker to its own key, where no job goes:
+    the marker is sent again, to the bundle's key. The bundle's job was
+    acknowledged before its links were sent, so the marker comes after it and
+    voids the contract the job issues.
+    """
+    if entry is None or entry.bundle_id is None:
+        return Decision(None)
+    if entry.contract_key == link.contract_key:
+        return Decision(None, duplicate=True)
+    linked = entry.model_copy(update={"contract_key": link.contract_key})
+    if entry.state is AssignmentState.CANCELED:
+        marker = _job_for(
+            linked,
+            JobKind.CANCEL,
+            at=entry.last_occurred_at,
+            trace_id=link.trace_id,
+            cause=entry.last_event_id,
+            actor_id=link.actor_id,
+            reason=CANCELED_WHILE_BUNDLED,
+        )
+        return Decision(linked, Outcome(jobs=(marker,)))
+    if entry.state not in ACCEPTED_OR_LATER:
+        return Decision(None)
+    return Decision(linked)
 
 
 def _on_proposed(
@@ -234,16 +286,37 @@ def _enqueue(entry: LedgerEntry, event: AssignmentEvent) -> Outcome:
 
 
 def _job(entry: LedgerEntry, event: AssignmentEvent, kind: JobKind) -> ContractJob:
+    # The issue time is the instant of the request, not the wall clock, so a
+    # replay of the same input renders the same document.
+    return _job_for(
+        entry,
+        kind,
+        at=event.occurred_at,
+        trace_id=event.trace_id,
+        cause=event.event_id,
+        actor_id=event.actor_id,
+        reason=event.rationale if kind is JobKind.CANCEL else None,
+    )
+
+
+def _job_for(
+    entry: LedgerEntry,
+    kind: JobKind,
+    *,
+    at: datetime,
+    trace_id: str,
+    cause: str,
+    actor_id: str,
+    reason: str | None,
+) -> ContractJob:
     assert entry.terms is not None and entry.accepted_at is not None
     assert entry.contract_key is not None and entry.contract_template_version
     snapshot = AssignmentSnapshot(
         terms=entry.terms,
         parties=entry.parties if kind is JobKind.GENERATE else None,
         accepted_at=entry.accepted_at,
-        actor_id=event.actor_id,
+        actor_id=actor_id,
     )
-    # The issue time is the instant of the request, not the wall clock, so a
-    # replay of the same input renders the same document.
     return ContractJob(
         kind=kind,
         contract_key=entry.contract_key,
@@ -251,12 +324,12 @@ def _job(entry: LedgerEntry, event: AssignmentEvent, kind: JobKind) -> ContractJ
         project_id=entry.project_id,
         assignments=(snapshot,),
         contract_template_version=entry.contract_template_version,
-        issued_at=event.occurred_at,
-        first_attempt_at=event.occurred_at,
-        trace_id=event.trace_id,
-        cause=event.event_id,
-        actor_id=event.actor_id,
-        reason=event.rationale if kind is JobKind.CANCEL else None,
+        issued_at=at,
+        first_attempt_at=at,
+        trace_id=trace_id,
+        cause=cause,
+        actor_id=actor_id,
+        reason=reason,
     )
 
 

@@ -20,7 +20,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from contracts.aggregation import WindowInput
 from contracts.commands import Command
-from contracts.lifecycle import LedgerEntry
+from contracts.lifecycle import BundleLink, LedgerEntry
 from contracts.models import (
     AssignmentEvent,
     AuditEvent,
@@ -53,6 +53,7 @@ _FILES: dict[type[Record], str] = {
     Command: "command.avsc",
     FactEvent: "fact_event.avsc",
     WindowInput: "window_input.avsc",
+    BundleLink: "bundle_link.avsc",
 }
 
 MODELS: Mapping[str, type[Record]] = MappingProxyType(

@@ -21,7 +21,7 @@ from typing import Any
 
 from contracts.aggregation import WindowInput
 from contracts.commands import Command
-from contracts.lifecycle import LedgerEntry
+from contracts.lifecycle import BundleLink, LedgerEntry
 from contracts.models import (
     AssignmentEvent,
     AuditEvent,
@@ -154,6 +154,15 @@ USAGES: Mapping[str, Usage] = {
         WindowInput,
         receive="The aggregation stage bundles each window's acceptances.",
         send="The intake forwards what the policy holds; every worker ticks.",
+        grouped=True,
+    ),
+    "contract.bundle-links": Usage(
+        "The contract key of each GenerateContract bundle, one record per "
+        "assignment in it, partitioned like assignments.",
+        BundleLink,
+        receive="The intake records each assignment's bundle key in the ledger, "
+        "so a cancel voids the bundle's contract.",
+        send="The commands stage links a bundle once its job is acknowledged.",
         grouped=True,
     ),
 }

@@ -18,7 +18,7 @@ import faust
 from contracts.aggregation import WindowInput
 from contracts.deadletters import Origin
 from contracts.errors import ReasonCode
-from contracts.lifecycle import LedgerEntry
+from contracts.lifecycle import BundleLink, LedgerEntry
 from contracts.models import DeadLetter, PreviewReply, Record
 from contracts.outcome import Outcome
 from streams.codec import Codec
@@ -55,6 +55,7 @@ class Emitter:
         self._previews = self._topic(app, catalog.previews)
         self._dlq = self._topic(app, catalog.dlq)
         self._windows = self._topic(app, catalog.aggregation)
+        self._links = self._topic(app, catalog.bundle_links)
 
     async def emit(
         self, outcome: Outcome, headers: Headers, state: LedgerEntry | None = None
@@ -81,6 +82,12 @@ class Emitter:
     ) -> None:
         """Send what the aggregation policy holds under each record's group."""
         await self._send_all([(self._windows, r.group, r) for r in records], headers)
+
+    async def links(self, records: Iterable[BundleLink], headers: Headers) -> None:
+        """Send bundle links under each assignment's id, as `assignments` keys it."""
+        await self._send_all(
+            [(self._links, r.assignment_id, r) for r in records], headers
+        )
 
     async def dead_letter(
         self, letter: DeadLetter, origin: Origin, headers: Headers

@@ -91,6 +91,13 @@ class Catalog:
         self.aggregation = TopicSpec(
             f"{p}contract.aggregation", key_field="group", internal=True
         )
+        # The contract key of a GenerateContract bundle, told to the intake of
+        # each assignment in it. Keyed by assignment_id and partitioned like
+        # `assignments`, so it reaches the partition whose ledger holds the
+        # assignment; the intake reads both topics.
+        self.bundle_links = TopicSpec(
+            f"{p}contract.bundle-links", key_field="assignment_id", internal=True
+        )
         self.ledger_changelog = self.changelog("ledger")
         self.registry_changelog = self.changelog("registry")
         self.windows_changelog = self.changelog("windows")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contracts.keys import contract_id, contract_key
+from contracts.keys import contract_id, contract_key, scope_key
 from contracts.models import Contract, ContractStatus, PaymentBlock
 from streams.codec import to_json
 from streams.settings import Settings
@@ -184,6 +184,77 @@ def test_a_bundle_named_in_any_order_and_repeated_gives_one_contract(
         everything = read_all(settings, catalog.contracts, timeout=5, idle=3)
 
     assert contracts[bundle_id].assignment_ids == ("asg-b1", "asg-b2")
+    assert {r.key for r in everything} == {bundle_id}
+
+
+def test_a_cancel_voids_an_issued_bundle_and_a_repeat_issues_no_second_contract(
+    settings: Settings, catalog: Catalog, tmp_path: Path
+) -> None:
+    produce(
+        settings,
+        catalog.assignments,
+        [
+            as_json(assignment_id="asg-k1", bundle_id="b-k"),
+            as_json(assignment_id="asg-k2", bundle_id="b-k", at=1),
+        ],
+    )
+    produce(
+        settings,
+        catalog.commands,
+        [command("cmd-k", "GenerateContract", assignment_ids=["asg-k1", "asg-k2"])],
+    )
+    key = contract_key("org-a", "prj-1", ["asg-k1", "asg-k2"], TEMPLATE)
+    bundle_id = contract_id(key)
+    repeated, canceled = (
+        scope_key("org-a", "prj-1", "asg-k1"),
+        scope_key("org-a", "prj-1", "asg-k2"),
+    )
+
+    with workers(settings, tmp_path):
+        wait_for(settings, catalog.contracts, lambda c: bundle_id in c)
+        # Both assignments know their bundle before the cancel and the repeat.
+        wait_for(
+            settings,
+            catalog.assignment_states,
+            lambda s: all(
+                scope in s and s[scope].contract_key == key
+                for scope in (repeated, canceled)
+            ),
+        )
+        produce(
+            settings,
+            catalog.assignments,
+            [
+                as_json(
+                    assignment_id="asg-k1", bundle_id="b-k", event_id="again", at=2
+                ),
+                as_json(
+                    event_type="AssignmentCanceled",
+                    assignment_id="asg-k2",
+                    at=5,
+                    rationale="collaborator left the mission",
+                ),
+            ],
+        )
+        voided = wait_for(
+            settings,
+            catalog.contracts,
+            lambda c: c[bundle_id].status == "VOID_REQUESTED",
+        )
+        blocks = wait_for(settings, catalog.payment_blocks, lambda b: canceled in b)
+        states = wait_for(
+            settings,
+            catalog.assignment_states,
+            lambda s: s[repeated].last_event_id == "again",
+        )
+        # Give a second contract the time to appear, if one were coming.
+        everything = read_all(settings, catalog.contracts, timeout=5, idle=3)
+
+    assert voided[bundle_id].assignment_ids == ("asg-k1", "asg-k2")
+    block = blocks[canceled]
+    assert block.blocked and block.contract_id == bundle_id
+    assert block.reason == "collaborator left the mission"
+    assert states[canceled].state == "CANCELED"
     assert {r.key for r in everything} == {bundle_id}
 
 

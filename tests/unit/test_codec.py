@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from contracts.aggregation import InputKind, WindowInput
 from contracts.commands import Command
 from contracts.errors import DecodeError, PermanentError, SchemaError
-from contracts.lifecycle import AssignmentState, LedgerEntry
+from contracts.lifecycle import AssignmentState, BundleLink, LedgerEntry
 from contracts.models import (
     AssignmentEvent,
     AssignmentSnapshot,
@@ -328,7 +328,21 @@ def window_input() -> WindowInput:
     )
 
 
+def bundle_link() -> BundleLink:
+    return BundleLink(
+        org_id="org-a",
+        project_id="prj-1",
+        assignment_id="asg-1",
+        contract_key=contract_job().contract_key,
+        occurred_at=ISSUED_AT,
+        cause="cmd-1",
+        trace_id="c" * 32,
+        actor_id="svc-staffing",
+    )
+
+
 EVERY_RECORD = [
+    bundle_link,
     window_input,
     preview_reply,
     ledger_entry,

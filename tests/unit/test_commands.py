@@ -9,10 +9,17 @@ from typing import Any
 import pytest
 
 from contracts import generation
-from contracts.commands import Command, amendment_job, bundle_job, resolution_job
+from contracts.commands import (
+    Command,
+    amendment_job,
+    bundle_job,
+    bundle_links,
+    resolution_job,
+)
 from contracts.errors import PermanentError, ReasonCode, TransientError
 from contracts.generation import RegistryEntry
-from contracts.lifecycle import LedgerEntry, apply_event
+from contracts.keys import scope_key
+from contracts.lifecycle import LedgerEntry, apply_event, apply_link
 from contracts.models import (
     AuditType,
     Contract,
@@ -71,6 +78,45 @@ def test_a_bundle_in_any_order_and_repeated_maps_to_one_key() -> None:
     assert one.contract_key == two.contract_key
     assert one.assignment_ids == ("asg-1", "asg-2")
     assert len(two.assignments) == 2
+
+
+def test_a_bundle_links_each_of_its_assignments_to_its_key() -> None:
+    cmd = command(assignment_ids=["asg-2", "asg-1", "asg-2"])
+    job = bundle_job(cmd, ledger("asg-1", "asg-2").get)
+
+    links = bundle_links(job, cmd)
+
+    assert [link.assignment_id for link in links] == ["asg-1", "asg-2"]
+    assert {link.contract_key for link in links} == {job.contract_key}
+    assert {(link.org_id, link.project_id) for link in links} == {("org-a", "prj-1")}
+    assert {link.cause for link in links} == {"cmd-1"}
+
+
+def test_a_cancel_in_an_issued_linked_bundle_voids_it_and_blocks_payment() -> None:
+    states = ledger("asg-1", "asg-2")
+    cmd = command(assignment_ids=["asg-1", "asg-2"])
+    job = bundle_job(cmd, states.get)
+    registry, _ = issue(job)
+    for link in bundle_links(job, cmd):
+        scope = scope_key(link.org_id, link.project_id, link.assignment_id)
+        linked = apply_link(states[scope], link).entry
+        assert linked is not None
+        states[scope] = linked
+
+    canceled = apply_event(
+        states[scope_key("org-a", "prj-1", "asg-2")],
+        event("AssignmentCanceled", assignment_id="asg-2", at=9),
+        known_templates=TEMPLATES,
+        now=NOW,
+    )
+    [marker] = canceled.outcome.jobs
+    plan = generation.plan(marker, registry, delivery="jobs/0/9", now=NOW)
+
+    [voided] = plan.outcome.contracts
+    assert voided.contract_key == job.contract_key
+    assert voided.status is ContractStatus.VOID_REQUESTED
+    blocked = {b.assignment_id for b in plan.outcome.payment_blocks if b.blocked}
+    assert "asg-2" in blocked
 
 
 def test_a_bundle_writes_one_audit_record_per_assignment() -> None:

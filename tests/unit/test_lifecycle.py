@@ -7,9 +7,17 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts.errors import PermanentError, ReasonCode
-from contracts.lifecycle import AssignmentState, Decision, LedgerEntry, apply_event
+from contracts.keys import contract_key
+from contracts.lifecycle import (
+    AssignmentState,
+    BundleLink,
+    Decision,
+    LedgerEntry,
+    apply_event,
+    apply_link,
+)
 from contracts.models import AuditType, EventType, JobKind, NotificationCode
-from tests.factories import TEMPLATES, event
+from tests.factories import TEMPLATE, TEMPLATES, event
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -154,6 +162,118 @@ def test_a_bundled_acceptance_accepted_again_enqueues_no_job_of_its_own(
     assert entry is not None and entry.state is AssignmentState.ACCEPTED
     assert entry.bundle_id == "bundle-7" and entry.last_event_id == "again"
     assert not any(d.outcome for d in decisions)
+
+
+BUNDLE_KEY = contract_key("org-a", "prj-1", ["asg-1", "asg-2"], TEMPLATE)
+
+
+def link(assignment_id: str = "asg-1", org_id: str = "org-a") -> BundleLink:
+    return BundleLink(
+        org_id=org_id,
+        project_id="prj-1",
+        assignment_id=assignment_id,
+        contract_key=BUNDLE_KEY,
+        occurred_at=NOW,
+        cause="cmd-1",
+        trace_id="c" * 32,
+        actor_id="svc-staffing",
+    )
+
+
+def test_a_link_gives_a_bundled_entry_its_bundle_key_and_sends_nothing() -> None:
+    entry, _ = run(event("AssignmentAccepted", bundle_id="bundle-7"))
+    assert entry is not None
+
+    decision = apply_link(entry, link())
+
+    assert decision.entry is not None and not decision.outcome
+    assert decision.entry.contract_key == BUNDLE_KEY
+    assert decision.entry.state is AssignmentState.ACCEPTED
+    assert decision.entry.model_dump(exclude={"contract_key"}) == entry.model_dump(
+        exclude={"contract_key"}
+    )
+
+
+def test_a_cancel_after_the_link_sends_its_marker_to_the_bundle_key() -> None:
+    entry, _ = run(event("AssignmentAccepted", bundle_id="bundle-7"))
+    linked = apply_link(entry, link()).entry
+
+    decision = apply_event(
+        linked,
+        event("AssignmentCanceled", at=3, rationale="client left"),
+        known_templates=TEMPLATES,
+        now=NOW,
+    )
+
+    [marker] = decision.outcome.jobs
+    assert marker.kind is JobKind.CANCEL and marker.contract_key == BUNDLE_KEY
+    assert marker.assignment_ids == ("asg-1",) and marker.reason == "client left"
+
+
+def test_a_cancel_before_the_link_is_sent_again_to_the_bundle_key() -> None:
+    entry, decisions = run(
+        event("AssignmentAccepted", bundle_id="bundle-7"),
+        event("AssignmentCanceled", event_id="cancel-1", at=3),
+    )
+    assert entry is not None
+    [early] = decisions[1].outcome.jobs
+    assert early.contract_key != BUNDLE_KEY
+
+    decision = apply_link(entry, link())
+
+    assert decision.entry is not None
+    assert decision.entry.state is AssignmentState.CANCELED
+    assert decision.entry.contract_key == BUNDLE_KEY
+    [marker] = decision.outcome.jobs
+    assert marker.kind is JobKind.CANCEL and marker.contract_key == BUNDLE_KEY
+    assert marker.assignment_ids == ("asg-1",)
+    assert marker.cause == "cancel-1" and marker.issued_at == entry.last_occurred_at
+
+
+def test_a_link_delivered_again_changes_nothing_and_sends_nothing() -> None:
+    entry, _ = run(
+        event("AssignmentAccepted", bundle_id="bundle-7"),
+        event("AssignmentCanceled", at=3),
+    )
+    linked = apply_link(entry, link()).entry
+
+    again = apply_link(linked, link())
+
+    assert again.duplicate and again.entry is None and not again.outcome
+
+
+def test_a_linked_assignment_accepted_again_enqueues_nothing() -> None:
+    entry, _ = run(event("AssignmentAccepted", bundle_id="bundle-7"))
+    linked = apply_link(entry, link()).entry
+
+    decision = apply_event(
+        linked,
+        event("AssignmentAccepted", event_id="again", at=1),
+        known_templates=TEMPLATES,
+        now=NOW,
+    )
+
+    assert decision.entry is not None and not decision.outcome
+    assert decision.entry.contract_key == BUNDLE_KEY
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [],
+        [event("AssignmentAccepted")],
+        [event("AssignmentProposed", bundle_id="bundle-7")],
+    ],
+    ids=["unknown", "contracted-alone", "not-accepted"],
+)
+def test_a_link_for_an_assignment_outside_any_bundle_changes_nothing(
+    events: list[object],
+) -> None:
+    entry, _ = run(*events)
+
+    decision = apply_link(entry, link())
+
+    assert decision.entry is None and not decision.outcome
 
 
 def test_two_tenants_reusing_an_assignment_id_get_two_keys() -> None:
