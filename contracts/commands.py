@@ -138,9 +138,12 @@ def bundle_job(command: Command, states: StateLookup) -> ContractJob:
         )
     template = command.contract_template_version or templates.pop() or ""
     ids = [e.assignment_id for e in entries]
+    key = contract_key(org_id, project_id, ids, template)
+    for entry in entries:
+        _check_not_bundled_elsewhere(entry, key)
     return ContractJob(
         kind=JobKind.GENERATE,
-        contract_key=contract_key(org_id, project_id, ids, template),
+        contract_key=key,
         org_id=org_id,
         project_id=project_id,
         assignments=tuple(_snapshot(e, command) for e in _unique(entries)),
@@ -267,6 +270,22 @@ def _bundled_entry(
             "and contracted with its window; change it through an amendment"
         )
     return entry
+
+
+def _check_not_bundled_elsewhere(entry: LedgerEntry, key: str) -> None:
+    # A linked entry carries its bundle's key in place of its own; the same
+    # bundle asked again maps to that key and is issued once.
+    own = contract_key(
+        entry.org_id,
+        entry.project_id,
+        [entry.assignment_id],
+        entry.contract_template_version or "",
+    )
+    if entry.contract_key not in (None, own, key):
+        raise refused(
+            f"assignment {entry.assignment_id!r} already has a contract under key "
+            f"{entry.contract_key}; change it through an amendment"
+        )
 
 
 def _unique(entries: list[LedgerEntry]) -> list[LedgerEntry]:

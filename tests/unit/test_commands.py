@@ -155,6 +155,25 @@ def test_a_bundle_naming_an_assignment_issued_alone_is_refused() -> None:
     assert caught.value.reason_code is ReasonCode.REFUSED
 
 
+def test_a_bundle_naming_an_assignment_already_in_another_bundle_is_refused() -> None:
+    states = ledger("asg-1", "asg-2", "asg-3")
+    first = command(assignment_ids=["asg-1", "asg-2"])
+    job = bundle_job(first, states.get)
+    for link in bundle_links(job, first):
+        scope = scope_key(link.org_id, link.project_id, link.assignment_id)
+        linked = apply_link(states[scope], link).entry
+        assert linked is not None
+        states[scope] = linked
+
+    again = bundle_job(command(assignment_ids=["asg-2", "asg-1"]), states.get)
+    with pytest.raises(PermanentError) as caught:
+        bundle_job(command(assignment_ids=["asg-2", "asg-3"]), states.get)
+
+    assert again.contract_key == job.contract_key
+    assert caught.value.reason_code is ReasonCode.REFUSED
+    assert "asg-2" in caught.value.reason and job.contract_key in caught.value.reason
+
+
 def test_a_bundle_naming_an_assignment_not_yet_accepted_waits() -> None:
     with pytest.raises(TransientError):
         bundle_job(command(assignment_ids=["asg-9"]), ledger("asg-1").get)
