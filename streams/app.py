@@ -16,6 +16,7 @@ from streams.artifacts import ArtifactStore, FileArtifactStore
 from streams.codec import Codec
 from streams.detector import Deadlines, Detector, detector_interval
 from streams.emit import Emitter
+from streams.flow import ContractflowApp
 from streams.metrics import Metrics
 from streams.scheduler import JobScheduler, RedisScheduler
 from streams.settings import Settings
@@ -54,7 +55,7 @@ class Runtime:
 def create_app(settings: Settings) -> faust.App:
     """A Faust app configured from `settings`, with nothing registered yet."""
     catalog = Catalog(settings)
-    return faust.App(
+    return ContractflowApp(
         catalog.app_id,
         broker=f"kafka://{settings.broker}",
         store="memory://",

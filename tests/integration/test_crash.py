@@ -20,13 +20,6 @@ CI runs a short version. The full one, 20,000 accepted assignments:
 
     CONTRACTFLOW_CRASH_ASSIGNMENTS=20000 \\
         .venv/bin/pytest -q -s tests/integration/test_crash.py
-
-Known shortcoming, which this suite catches: after a rebalance, a worker can
-skip input records it never processed (no output, no dead letter, offset
-committed past them), a few to some dozens per run. The worker logs show
-Faust's recovery resuming flow before it seeks the stream partitions back
-to their committed offsets, an order faust-streaming issue 216 reports to
-skip records.
 """
 
 from __future__ import annotations
