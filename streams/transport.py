@@ -42,10 +42,15 @@ class Consumer(driver.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _handle_attached(self, commit_offsets: Mapping[TP, int]) -> None:
+        # Every partition's records are published before any is awaited, so a
+        # commit costs one round trip to the broker, not one per partition.
         attachments = self.app._attachments  # type: ignore[attr-defined]
-        for tp, offset in commit_offsets.items():
-            published = await attachments.publish_for_tp_offset(tp, offset)
-            results = await asyncio.gather(*published, return_exceptions=True)
+        published = [
+            (tp, offset, await attachments.publish_for_tp_offset(tp, offset))
+            for tp, offset in commit_offsets.items()
+        ]
+        for tp, offset, futures in published:
+            results = await asyncio.gather(*futures, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     # Faust crashes the consumer on this error instead of
