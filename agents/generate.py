@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from typing import TYPE_CHECKING, Any
@@ -73,9 +72,7 @@ def register(runtime: Runtime) -> None:
                 generation.contract_id_for(job),
                 load_template(job.contract_template_version),
             )
-            # Storing waits on two fsyncs; in a thread, the loop runs the
-            # intake, the commits and the fetches meanwhile.
-            document = await asyncio.to_thread(runtime.store.put, pdf, PDF)
+            document = runtime.store.put(pdf, PDF)
             new_entry, outcome = generation.issued(
                 job, body, document, now=now, delivery=origin.position
             )
