@@ -43,6 +43,13 @@ class RegistryEntry(Record):
     canceled: bool = False
     cancel_cause: str | None = None
     void_requested_at: datetime | None = None
+    # The delivery that issued the contract, and when its audits say it did:
+    # enough to send that issuance's records again, identical, if the entry
+    # reached the broker before they did.
+    issued_by: str | None = None
+    issued_cause: str | None = None
+    issued_attempt: int | None = None
+    issue_audited_at: datetime | None = None
 
 
 OrganizationLookup = Callable[[str], OrganizationParty | None]
@@ -71,13 +78,19 @@ def plan(
 
     `delivery` names where this copy of the job was read (topic, partition,
     offset), so that auditing a duplicate never overwrites the audit of the
-    attempt that issued the contract.
+    attempt that issued the contract. The very delivery that issued it, read
+    again after a crash, gets every record of its issuance back instead: the
+    stage may record the key before those records are acknowledged.
     """
     if job.kind is JobKind.CANCEL:
         return _plan_cancel(job, entry, now)
     if job.kind is JobKind.RESOLVE:
         return _plan_resolve(job, entry, now)
     if entry is not None and entry.contract is not None:
+        if _issued_by(entry, job, delivery):
+            audited_at = entry.issue_audited_at or now
+            outcome = _issuance(job, entry.contract, audited_at)
+            return Plan(outcome, label="replayed")
         if _terms(job) != entry.contract.terms:
             # Same key, other terms: a second amendment of a contract that an
             # earlier one already superseded. Issuing it would change a contract.
@@ -149,9 +162,18 @@ def contract_id_for(job: ContractJob) -> str:
 
 
 def issued(
-    job: ContractJob, body: ContractBody, document: Document, *, now: datetime
+    job: ContractJob,
+    body: ContractBody,
+    document: Document,
+    *,
+    now: datetime,
+    delivery: str | None = None,
 ) -> tuple[RegistryEntry, Outcome]:
-    """The registry entry and records of a contract just rendered and stored."""
+    """The registry entry and records of a contract just rendered and stored.
+
+    With `delivery`, the entry remembers which delivery issued the contract,
+    so that a replay of that delivery can send the same records again.
+    """
     contract = Contract(
         contract_id=contract_id_for(job),
         contract_key=job.contract_key,
@@ -167,7 +189,22 @@ def issued(
         trace_id=job.trace_id,
         issued_at=job.issued_at,
     )
-    outcome = (
+    entry = RegistryEntry(contract_key=job.contract_key, contract=contract)
+    if delivery is not None:
+        entry = entry.model_copy(
+            update={
+                "issued_by": delivery,
+                "issued_cause": job.cause,
+                "issued_attempt": job.attempt,
+                "issue_audited_at": now,
+            }
+        )
+    return entry, _issuance(job, contract, now)
+
+
+def _issuance(job: ContractJob, contract: Contract, now: datetime) -> Outcome:
+    document = contract.document
+    return (
         Outcome(contracts=(contract,))
         + _attempts(job, now, "success", contract_id=contract.contract_id)
         + _per_assignment(
@@ -179,7 +216,16 @@ def issued(
             payload={"sha256": document.sha256, "uri": document.uri},
         )
     )
-    return RegistryEntry(contract_key=job.contract_key, contract=contract), outcome
+
+
+def _issued_by(entry: RegistryEntry, job: ContractJob, delivery: str) -> bool:
+    # Cause and attempt as well as the position: a topic created again
+    # restarts its offsets, and another job could then sit at that position.
+    return (
+        entry.issued_by == delivery
+        and entry.issued_cause == job.cause
+        and entry.issued_attempt == job.attempt
+    )
 
 
 def failed_attempt(

@@ -188,13 +188,22 @@ def _layout(text: str) -> list[list[_Line]]:
 
 
 def _place_paragraph(pager: _Pager, style: _Style, indent: float, text: str) -> None:
-    wrapped = simpleSplit(text, style.font, style.size, _TEXT_WIDTH - indent)
+    wrapped = _wrap(text, style.font, style.size, _TEXT_WIDTH - indent)
     # A heading stays on the page of the two lines that follow it.
     followers = 2 if style is _HEADING else 0
     pager.keep(style.space_before + style.leading * (len(wrapped) + followers))
     pager.gap(style.space_before)
     for number, line in enumerate(wrapped):
         pager.place(_MARGIN + (indent if number else 0.0), style, line)
+
+
+# Most paragraphs are a template's fixed clauses, the same in every contract,
+# and measuring glyph widths to wrap them was about a third of a render. The
+# wrap is a pure function of its arguments, so a cache keeps output identical;
+# 4096 lines hold every clause of a few dozen template versions.
+@lru_cache(maxsize=4096)
+def _wrap(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+    return tuple(simpleSplit(text, font, size, width))
 
 
 def _classify(line: str) -> tuple[_Style, float, str]:

@@ -17,6 +17,7 @@ from contracts.models import (
     Document,
     JobKind,
 )
+from contracts.outcome import Outcome
 from tests.factories import COLLABORATOR, ORGANIZATION, TEMPLATES, event
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -176,3 +177,55 @@ def test_a_failed_attempt_audits_when_its_retry_falls_due() -> None:
         "retry_in_seconds": "1.250",
         "retry_at": "2026-03-02T12:00:01.250000+00:00",
     }
+
+
+def issue_from(job: ContractJob, delivery: str) -> tuple[RegistryEntry, Outcome]:
+    body = generation.contract_body(job, lambda _: None, lambda _: None)
+    return generation.issued(job, body, DOC, now=NOW, delivery=delivery)
+
+
+def test_the_delivery_that_issued_replayed_sends_every_record_of_its_issue() -> None:
+    job = job_for()
+    entry, first = issue_from(job, "jobs/0/5")
+
+    later = datetime(2026, 3, 2, 12, 5, tzinfo=UTC)
+    replay = generation.plan(job, entry, delivery="jobs/0/5", now=later)
+
+    assert not replay.issue and replay.entry is None
+    assert replay.outcome == first
+
+
+def test_another_delivery_of_the_issuing_job_only_audits_a_duplicate() -> None:
+    job = job_for()
+    entry, first = issue_from(job, "jobs/0/5")
+
+    plan = generation.plan(job, entry, delivery="jobs/0/9", now=NOW)
+
+    assert plan.outcome.contracts == first.contracts
+    assert [a.outcome for a in plan.outcome.audits] == ["duplicate"]
+
+
+def test_another_attempt_at_the_issuing_position_only_audits_a_duplicate() -> None:
+    job = job_for()
+    entry, _ = issue_from(job, "jobs/0/5")
+
+    retried = job.model_copy(update={"attempt": 2})
+    plan = generation.plan(retried, entry, delivery="jobs/0/5", now=NOW)
+
+    assert [a.outcome for a in plan.outcome.audits] == ["duplicate"]
+
+
+def test_a_replayed_issue_sends_the_contract_as_the_registry_holds_it_now() -> None:
+    job = job_for()
+    entry, _ = issue_from(job, "jobs/0/5")
+    void = generation.plan(cancel_for(job), entry, delivery="jobs/0/6", now=NOW)
+    assert void.entry is not None
+
+    replay = generation.plan(job, void.entry, delivery="jobs/0/5", now=NOW)
+
+    [contract] = replay.outcome.contracts
+    assert contract.status is ContractStatus.VOID_REQUESTED
+    assert sorted(a.type for a in replay.outcome.audits) == [
+        AuditType.GENERATED,
+        AuditType.GENERATION_ATTEMPT,
+    ]
