@@ -7,8 +7,8 @@ refused would count as sent; here a refused record stops the commit, and
 the worker with it, so that its input is processed again (rule 8).
 
 Faust also asks the broker to hold each fetch up to 1.5 s for more data;
-the embedded broker holds it that long whenever a partition is idle, which
-added up to that much latency at each of the two stages.
+the embedded broker appears to hold it that long when a partition is idle,
+and the paced latency of the two stages was seconds until the wait was cut.
 """
 
 from __future__ import annotations
