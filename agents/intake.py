@@ -43,15 +43,13 @@ def register(runtime: Runtime) -> None:
             known_templates=KNOWN_TEMPLATES,
             now=utcnow(),
         )
-        # Outputs first, then the ledger: its changelog waits for their acks,
-        # so a crash in between replays the event against the old entry and
-        # sends the same records again.
-        sent = await emitter.emit(decision.outcome, headers, state=decision.entry)
+        # Outputs first, then the ledger: a crash in between replays the event
+        # against the old entry and sends the same records again.
+        await emitter.emit(decision.outcome, headers, state=decision.entry)
         if _accepted_now(before, decision.entry):
-            # While Redis is away, this event's outputs go out anyway.
-            await runtime.detector.expect(scope, emitter.publish_attached)
+            await runtime.detector.expect(scope)
         if decision.entry is not None:
-            runtime.ledger.put(scope, decision.entry, after=sent)
+            runtime.ledger.put(scope, decision.entry)
         if decision.duplicate:
             runtime.metrics.duplicate("intake")
         log.debug(
