@@ -14,10 +14,9 @@ stale to clear.
 
 from __future__ import annotations
 
+import faust
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
-
-from streams.transport import App
 
 
 class SteadyFlowControl(FlowControlEvent):
@@ -30,8 +29,8 @@ class SteadyFlowControl(FlowControlEvent):
         super().resume()
 
 
-class ContractflowApp(App):
-    """The app on our transport, whose flow control is `SteadyFlowControl`."""
+class ContractflowApp(faust.App):
+    """A Faust app whose flow control is `SteadyFlowControl`."""
 
     @cached_property
     def flow_control(self) -> FlowControlEvent:
