@@ -9,28 +9,24 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
-
-import faust
+from typing import TYPE_CHECKING, Any
 
 from agents.base import run_step, utcnow
 from contracts import aggregation
 from contracts.aggregation import ClosedWindow, Shelf, WindowInput, WindowPolicy
 from contracts.deadletters import Origin
-from contracts.models import Record
 from contracts.outcome import Outcome
 from streams import inbound
 from streams.emit import Emitter
 from streams.inbound import Headers
 from streams.settings import Settings
-from tables.typed import RAW_SCHEMA, TypedTable
+from tables.typed import declare_table
 
 if TYPE_CHECKING:
     from streams.app import Runtime
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R", bound=Record)
 
 # Ticks come at least this often, so a window closes at most this late on the
 # wall clock, and at most a quarter of the grace late once the grace is a few
@@ -61,8 +57,10 @@ def register(runtime: Runtime, policy: WindowPolicy) -> None:
     emitter = Emitter(runtime.app, runtime.catalog, runtime.codec, runtime.metrics)
     topic = runtime.topic(runtime.catalog.aggregation)
     # Keyed by partition: a tick closes what its own partition holds.
-    shelves = _table(runtime.app, "windows", Shelf, settings.partitions)
-    closed = _table(runtime.app, "closed-windows", ClosedWindow, settings.partitions)
+    shelves = declare_table(runtime.app, "windows", Shelf, settings.partitions)
+    closed = declare_table(
+        runtime.app, "closed-windows", ClosedWindow, settings.partitions
+    )
 
     async def step(origin: Origin, headers: Headers) -> None:
         record = inbound.decode(
@@ -105,16 +103,3 @@ def register(runtime: Runtime, policy: WindowPolicy) -> None:
 
     runtime.app.agent(topic, name="aggregate")(windows)
     runtime.app.timer(tick_interval(policy))(tick)
-
-
-def _table(app: faust.App, name: str, model: type[R], partitions: int) -> TypedTable[R]:
-    table = app.Table(
-        name,
-        schema=RAW_SCHEMA,
-        # The key and value types also pick the changelog's serializers; left
-        # out, recovery would read the raw bytes back as JSON.
-        key_type=bytes,
-        value_type=bytes,
-        partitions=partitions,
-    )
-    return TypedTable(table, model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 
 from contracts.lifecycle import LedgerEntry
-from tables.typed import RAW_SCHEMA, TypedTable
+from tables.typed import TypedTable, declare_table
 
 NAME = "ledger"
 
@@ -16,13 +16,4 @@ def declare(app: faust.App, partitions: int) -> TypedTable[LedgerEntry]:
     Faust writes a table's changelog to the partition of the event being
     processed, so every entry of a scope lives with its assignment events.
     """
-    table = app.Table(
-        NAME,
-        schema=RAW_SCHEMA,
-        # The key and value types also pick the changelog's serializers; left
-        # out, recovery would read the raw bytes back as JSON.
-        key_type=bytes,
-        value_type=bytes,
-        partitions=partitions,
-    )
-    return TypedTable(table, LedgerEntry)
+    return declare_table(app, NAME, LedgerEntry, partitions)

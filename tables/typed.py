@@ -35,3 +35,19 @@ class TypedTable(Generic[R]):
 
     def __len__(self) -> int:
         return len(self._table)
+
+
+def declare_table(
+    app: faust.App, name: str, model: type[R], partitions: int
+) -> TypedTable[R]:
+    """Declare a changelog-backed table of raw bytes holding `model` records."""
+    table = app.Table(
+        name,
+        schema=RAW_SCHEMA,
+        # The key and value types also pick the changelog's serializers; left
+        # out, recovery would read the raw bytes back as JSON.
+        key_type=bytes,
+        value_type=bytes,
+        partitions=partitions,
+    )
+    return TypedTable(table, model)
