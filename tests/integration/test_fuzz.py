@@ -55,6 +55,7 @@ from tests.factories import COLLABORATOR, ORGANIZATION, TEMPLATE, event
 from tests.integration.conftest import SettingsFactory
 from tests.integration.harness import workers
 from tests.integration.test_api import get, wait_for_web
+from tests.strategies import json_values
 
 # Small, so that oversized records stay cheap to draw, yet above every valid
 # record and output of the run.
@@ -103,35 +104,6 @@ class Fuzz:
     topic: str
     key: bytes | None
     value: bytes | None
-
-
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=30)
-    | st.sampled_from(
-        [
-            "0001-01-01T00:00:00+14:00",
-            "2026-02-30T10:00:00Z",
-            "AssignmentAccepted",
-            "AssignmentCanceled",
-            "RequestDraftPreview",
-            "freelance-fr@0",
-            "-450.00",
-            "",
-        ]
-    )
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=12), inner, max_size=5)
-    ),
-    max_leaves=12,
-)
 
 
 def near(valid: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:

@@ -27,6 +27,7 @@ from contracts.models import (
 from contracts.timeline import FactEvent
 from streams.codec import Codec, to_json
 from tests.factories import event
+from tests.strategies import json_values
 
 INPUT_MODELS: tuple[type[Record], ...] = (
     AssignmentEvent,
@@ -39,32 +40,6 @@ INPUT_MODELS: tuple[type[Record], ...] = (
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 VALID_EVENT = to_json(event())
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=30)
-    | st.sampled_from(
-        [
-            "0001-01-01T00:00:00+14:00",
-            "9999-12-31T23:59:59-14:00",
-            "2026-02-30T10:00:00Z",
-            "AssignmentAccepted",
-            "GenerateContract",
-            "450.00",
-            "1e400",
-        ]
-    )
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=12), inner, max_size=5)
-    ),
-    max_leaves=12,
-)
 # Valid events with one field given a value of any JSON type: the decoder's
 # hardest inputs are the records that almost pass.
 near_valid = st.builds(
