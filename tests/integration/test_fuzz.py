@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from contracts.commands import Command
+from contracts.commands import Command, DraftAssignment
 from contracts.deadletters import RAW_CAP_BYTES
 from contracts.errors import PermanentError, ReasonCode
 from contracts.keys import contract_id, contract_key, scope_key
@@ -72,22 +72,7 @@ VALID_PREVIEW: dict[str, Any] = {
     "org_id": "org-a",
     "project_id": "prj-1",
     "request_id": "req-preview",
-    "assignment": {
-        k: VALID_EVENT[k]
-        for k in (
-            "org_id",
-            "project_id",
-            "mission_id",
-            "assignment_id",
-            "collaborator_id",
-            "role",
-            "rate",
-            "start_date",
-            "end_date",
-            "contract_template_version",
-            "parties",
-        )
-    },
+    "assignment": {k: VALID_EVENT[k] for k in DraftAssignment.model_fields},
 }
 DELETE_TOPICS = ("assignments", "commands", "executions", "invoices", "payments")
 COMPACTED_TOPICS = ("organizations", "collaborators")
