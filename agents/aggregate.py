@@ -73,11 +73,11 @@ def register(runtime: Runtime, policy: WindowPolicy) -> None:
 
         # Jobs before the tables: a crash in between replays the record
         # against the old windows, and the same bundles go out again.
-        await emitter.emit(Outcome(jobs=result.jobs), headers)
+        sent = await emitter.emit(Outcome(jobs=result.jobs), headers)
         for window in result.closed:
-            closed.put(window.group, window)
+            closed.put(window.group, window, after=sent)
         if result.shelf != shelf:
-            shelves.put(shelf_key, result.shelf)
+            shelves.put(shelf_key, result.shelf, after=sent)
         for job in result.jobs:
             log.info(
                 "window bundle kind=%s contract_key=%s assignments=%d trace_id=%s",

@@ -19,7 +19,7 @@ from contracts.outcome import Outcome
 from contracts.rendering import render_contract
 from contracts.retry import GiveUp, RetryPolicy, next_attempt
 from streams import inbound
-from streams.emit import Emitter
+from streams.emit import Emitter, after_acks
 from streams.inbound import Headers
 from streams.retrying import Retries, poll_interval
 from templates import load_template
@@ -85,18 +85,22 @@ def register(runtime: Runtime) -> None:
             [contract] = outcome.contracts
             outcome += await runtime.detector.resolutions(contract, scopes)
 
-        # Outputs before the registry: once a key is recorded, a replay takes
-        # the duplicate path, so everything the issue emits must be acked first.
-        await emitter.emit(outcome, headers)
+        # Outputs first, then the registry: the entry's changelog waits for
+        # their acks (they go out at this job's commit), so a crash in between
+        # replays the job against no entry. Should the entry get there first
+        # anyway, a replay of this very delivery sends the issue's records
+        # again (`generation.plan`).
+        sent = await emitter.emit(outcome, headers)
         if plan.refusal is not None:
             await _refuse(job, origin, headers, plan.refusal)
             return
         if new_entry is not None:
-            runtime.registry.put(job.contract_key, new_entry)
+            runtime.registry.put(job.contract_key, new_entry, after=sent)
         if scopes:
-            # After the outputs: a crash before this replays the job as a
-            # duplicate, which settles the deadlines then.
-            await runtime.detector.settle(scopes)
+            # Settling erases the warnings the contract's notices resolve, so
+            # it waits for those notices to be acked; a crash before replays
+            # the job, which finds the warnings still there.
+            after_acks(sent, lambda: runtime.detector.settle(scopes))
         log.debug(
             "job kind=%s contract_key=%s attempt=%d outcome=%s trace_id=%s",
             job.kind.value,

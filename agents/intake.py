@@ -67,14 +67,16 @@ def register(runtime: Runtime) -> None:
                 decision.entry, event, outcome.jobs, policy
             )
             outcome = replace(outcome, jobs=jobs)
-        # Outputs first, then the ledger: a crash in between replays the event
-        # against the old entry and sends the same records again.
-        await emitter.emit(outcome, headers, state=decision.entry)
+        # Outputs first, then the ledger: its changelog waits for their acks,
+        # so a crash in between replays the event against the old entry and
+        # sends the same records again.
+        sent = await emitter.emit(outcome, headers, state=decision.entry)
         await emitter.to_windows(held, headers)
         if _accepted_now(before, decision.entry):
-            await runtime.detector.expect(scope)
+            # While Redis is away, this event's outputs go out anyway.
+            await runtime.detector.expect(scope, emitter.publish_attached)
         if decision.entry is not None:
-            runtime.ledger.put(scope, decision.entry)
+            runtime.ledger.put(scope, decision.entry, after=sent)
         if decision.duplicate:
             runtime.metrics.duplicate("intake")
         log.debug(
@@ -91,9 +93,9 @@ def register(runtime: Runtime) -> None:
         scope = scope_key(link.org_id, link.project_id, link.assignment_id)
         decision = apply_link(runtime.ledger.get(scope), link)
         # Outputs first, then the ledger, as for assignment events.
-        await emitter.emit(decision.outcome, headers, state=decision.entry)
+        sent = await emitter.emit(decision.outcome, headers, state=decision.entry)
         if decision.entry is not None:
-            runtime.ledger.put(scope, decision.entry)
+            runtime.ledger.put(scope, decision.entry, after=sent)
         log.debug(
             "bundle link scope=%s contract_key=%s applied=%s trace_id=%s",
             scope,

@@ -1,19 +1,28 @@
-"""Sending a decision's records and waiting until the broker has them all.
+"""Sending a decision's records, never letting an input count as done first.
 
 An input offset may only be committed once every output it caused is
-acknowledged (at-least-once without loss), so `emit` returns only after each
-send is acknowledged, and keeps trying while the broker is unreachable
-rather than letting the input count as done.
+acknowledged (at-least-once without loss). Inside an agent, `emit` attaches
+each record to the offset of the event being processed: Faust publishes it
+when it commits that offset, and waits for its ack before the commit. So an
+agent never waits for the broker per record, and a commit still never runs
+ahead of an output. Outside an agent (timers), `emit` returns only after each
+send is acknowledged, and keeps trying while the broker is unreachable.
+
+A table write made with those futures waits for them (`tables.typed`), and
+so can any other step (`after_acks`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import faust
+from faust.exceptions import ProducerSendError
+from faust.streams import current_event
 
 from contracts.aggregation import WindowInput
 from contracts.deadletters import Origin
@@ -39,6 +48,7 @@ class Emitter:
     def __init__(
         self, app: faust.App, catalog: Catalog, codec: Codec, metrics: Metrics
     ) -> None:
+        self._app = app
         self._codec = codec
         self._metrics = metrics
         self._routes = {
@@ -59,8 +69,12 @@ class Emitter:
 
     async def emit(
         self, outcome: Outcome, headers: Headers, state: LedgerEntry | None = None
-    ) -> int:
-        """Send every record of `outcome`, and `state`; return how many were sent."""
+    ) -> list[asyncio.Future[Any]]:
+        """Send every record of `outcome`, and `state`.
+
+        Return the futures of the records attached to the current event, to
+        be acknowledged at its commit; none when each send was awaited.
+        """
         sends = [
             (topic, getattr(record, key_field), record)
             for name, (topic, key_field) in self._routes.items()
@@ -68,9 +82,39 @@ class Emitter:
         ]
         if state is not None:
             sends.append((self._states, state.scope, state))
-        await self._send_all(sends, headers)
+        attached: list[asyncio.Future[Any]] = []
+        if self._attaching():
+            for topic, key, record in sends:
+                value = self._codec.encode(record)
+                # Attached, `send` returns the record's future at once.
+                future = await topic.send(
+                    key=key.encode(), value=value, headers=headers
+                )
+                attached.append(cast(asyncio.Future[Any], future))
+        else:
+            await self._send_all(sends, headers)
         self._metrics.sent(outcome, datetime.now(UTC))
-        return len(sends)
+        return attached
+
+    async def publish_attached(self) -> None:
+        """Publish now what this event and the earlier ones of its partition
+        attached, and wait for the acks; for a stage about to block.
+
+        A record the broker refuses stops the consumer, as at a commit.
+        """
+        event = current_event()
+        if event is None or not self._attaching():
+            return
+        tp, offset = event.message.tp, event.message.offset
+        attachments = self._app._attachments
+        published = await attachments.publish_for_tp_offset(tp, offset)
+        results = await asyncio.gather(*published, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            error = ProducerSendError(f"an output was not acknowledged: {failed[0]!r}")
+            await self._app.consumer.crash(error)
+            # The worker stops; this event must not count as done meanwhile.
+            await asyncio.Event().wait()
 
     async def preview(self, reply: PreviewReply, headers: Headers) -> None:
         """Send a draft preview under its request id."""
@@ -101,6 +145,11 @@ class Emitter:
             letter = letter.model_copy(update={"trace_id": trace_id})
         await self._send_all([(self._dlq, origin.dlq_key, letter)], headers)
         self._metrics.dead_letter(letter.reason_code)
+
+    def _attaching(self) -> bool:
+        return bool(self._app.conf.stream_publish_on_commit) and (
+            current_event() is not None
+        )
 
     async def _send_all(
         self, sends: Iterable[tuple[faust.TopicT, str, Record]], headers: Headers
@@ -136,3 +185,39 @@ class Emitter:
     @staticmethod
     def _topic(app: faust.App, spec: TopicSpec) -> faust.TopicT:
         return app.topic(spec.name, key_serializer="raw", value_serializer="raw")
+
+
+# Steps started by `after_acks`, held until they finish: the loop keeps only
+# weak references to tasks.
+_running: set[asyncio.Task[None]] = set()
+
+
+def after_acks(
+    outputs: Iterable[asyncio.Future[Any]], step: Callable[[], Awaitable[None]]
+) -> None:
+    """Start `step` once every one of `outputs` is acknowledged, never before.
+
+    If one fails, `step` never runs: the input is processed again instead.
+    """
+    waiting = list(outputs)
+    left = len(waiting)
+
+    def on_done(output: asyncio.Future[Any]) -> None:
+        nonlocal left
+        if output.cancelled() or output.exception() is not None:
+            left = -1
+        elif left > 0:
+            left -= 1
+            if left == 0:
+                _start(step)
+
+    if not waiting:
+        _start(step)
+    for output in waiting:
+        output.add_done_callback(on_done)
+
+
+def _start(step: Callable[[], Awaitable[None]]) -> None:
+    task: asyncio.Task[None] = asyncio.ensure_future(step())
+    _running.add(task)
+    task.add_done_callback(_running.discard)

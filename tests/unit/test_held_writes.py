@@ -1,0 +1,172 @@
+"""Table writes and steps that wait for the outputs of their event."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import tables.typed
+from contracts.models import Record
+from streams.emit import after_acks
+from tables.typed import TypedTable
+
+
+class Note(Record):
+    text: str
+
+
+@dataclass
+class _Message:
+    tp: tuple[str, int]
+    partition: int
+
+
+@dataclass
+class _Event:
+    message: _Message
+
+
+class FakeTable:
+    """The two parts of a Faust table a held write touches, and its reads."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.changelog: list[tuple[int, bytes, bytes]] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def send_changelog(self, partition: int, key: bytes, value: bytes) -> None:
+        self.changelog.append((partition, key, value))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+@pytest.fixture
+def in_event(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    event = _Event(_Message(("jobs", 3), 3))
+    monkeypatch.setattr(tables.typed, "current_event", lambda: event)
+    yield
+
+
+def keys(table: FakeTable) -> list[bytes]:
+    return [key for _, key, _ in table.changelog]
+
+
+def run(body: Any) -> None:
+    async def main() -> None:
+        await body()
+
+    asyncio.run(main())
+
+
+@pytest.mark.usefixtures("in_event")
+def test_a_write_is_read_at_once_but_logged_only_once_its_outputs_are_acked() -> None:
+    async def body() -> None:
+        fake = FakeTable()
+        table = TypedTable(fake, Note)
+        outputs: list[asyncio.Future[Any]] = [asyncio.Future(), asyncio.Future()]
+
+        table.put("k", Note(text="one"), after=outputs)
+
+        assert table.get("k") == Note(text="one")
+        outputs[0].set_result(None)
+        await asyncio.sleep(0)
+        assert fake.changelog == []
+        outputs[1].set_result(None)
+        await asyncio.sleep(0)
+        assert fake.changelog == [(3, b"k", b'{"text":"one"}')]
+
+    run(body)
+
+
+@pytest.mark.usefixtures("in_event")
+def test_writes_reach_the_changelog_in_the_order_they_were_made() -> None:
+    async def body() -> None:
+        fake = FakeTable()
+        table = TypedTable(fake, Note)
+        first: asyncio.Future[Any] = asyncio.Future()
+        second: asyncio.Future[Any] = asyncio.Future()
+
+        table.put("k", Note(text="one"), after=[first])
+        table.put("k", Note(text="two"), after=[second])
+        second.set_result(None)
+        await asyncio.sleep(0)
+        assert fake.changelog == []
+        first.set_result(None)
+        await asyncio.sleep(0)
+
+        assert [value for _, _, value in fake.changelog] == [
+            b'{"text":"one"}',
+            b'{"text":"two"}',
+        ]
+
+    run(body)
+
+
+@pytest.mark.usefixtures("in_event")
+def test_a_refused_output_keeps_its_write_and_the_later_ones_off_the_log() -> None:
+    async def body() -> None:
+        fake = FakeTable()
+        table = TypedTable(fake, Note)
+        refused: asyncio.Future[Any] = asyncio.Future()
+
+        table.put("a", Note(text="one"), after=[refused])
+        table.put("b", Note(text="two"))
+        refused.set_exception(RuntimeError("not acked"))
+        await asyncio.sleep(0)
+
+        assert fake.changelog == []
+
+    run(body)
+
+
+@pytest.mark.usefixtures("in_event")
+def test_a_write_without_outputs_is_logged_at_once() -> None:
+    fake = FakeTable()
+
+    TypedTable(fake, Note).put("k", Note(text="one"))
+
+    assert keys(fake) == [b"k"]
+
+
+def test_a_step_after_acks_starts_only_when_every_output_is_acked() -> None:
+    async def body() -> None:
+        ran: list[str] = []
+
+        async def step() -> None:
+            ran.append("settled")
+
+        outputs: list[asyncio.Future[Any]] = [asyncio.Future(), asyncio.Future()]
+        after_acks(outputs, step)
+        outputs[0].set_result(None)
+        await asyncio.sleep(0.01)
+        assert ran == []
+        outputs[1].set_result(None)
+        await asyncio.sleep(0.01)
+        assert ran == ["settled"]
+
+    run(body)
+
+
+def test_a_step_after_acks_never_starts_if_an_output_is_refused() -> None:
+    async def body() -> None:
+        ran: list[str] = []
+
+        async def step() -> None:
+            ran.append("settled")
+
+        outputs: list[asyncio.Future[Any]] = [asyncio.Future(), asyncio.Future()]
+        after_acks(outputs, step)
+        outputs[0].set_exception(RuntimeError("not acked"))
+        outputs[1].set_result(None)
+        await asyncio.sleep(0.01)
+
+        assert ran == []
+
+    run(body)
