@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     partitions: int = Field(default=8, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     max_record_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Where the ledger and the registry keep their keys: "rocksdb" holds them
+    # on disk under the data directory, "memory" in the worker's heap.
+    table_store: Literal["rocksdb", "memory"] = "rocksdb"
 
     retry_base_seconds: float = Field(default=1.0, gt=0)
     retry_cap_seconds: float = Field(default=300.0, gt=0)

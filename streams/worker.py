@@ -10,6 +10,7 @@ from streams.admin import create_topics
 from streams.app import build
 from streams.settings import Settings
 from streams.topics import Catalog
+from tables.typed import reset_local_tables
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ def run_worker(settings: Settings) -> int:
     catalog = Catalog(settings)
     create_topics(settings, catalog)
     runtime = build(settings)
+    reset_local_tables(runtime.app)
     log.info(
         "starting worker app_id=%s broker=%s web_port=%d partitions=%d",
         catalog.app_id,

@@ -10,10 +10,12 @@ from tables.typed import TypedTable, declare_table
 NAME = "registry"
 
 
-def declare(app: faust.App, partitions: int) -> TypedTable[RegistryEntry]:
+def declare(
+    app: faust.App, partitions: int, store: str
+) -> TypedTable[RegistryEntry]:
     """Declare the registry, written only by the generate stage on `contract.jobs`.
 
     Jobs are keyed by contract key, so each key's entry lives in the changelog
     partition of its jobs and a rebalance moves both together.
     """
-    return declare_table(app, NAME, RegistryEntry, partitions)
+    return declare_table(app, NAME, RegistryEntry, partitions, store=store)
