@@ -10,9 +10,7 @@ from tables.typed import TypedTable, declare_table
 NAME = "registry"
 
 
-def declare(
-    app: faust.App, partitions: int, store: str
-) -> TypedTable[RegistryEntry]:
+def declare(app: faust.App, partitions: int, store: str) -> TypedTable[RegistryEntry]:
     """Declare the registry, written only by the generate stage on `contract.jobs`.
 
     Jobs are keyed by contract key, so each key's entry lives in the changelog

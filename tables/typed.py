@@ -27,6 +27,7 @@ import faust
 from faust.streams import current_event
 
 from contracts.models import Record
+from tables.rocksdb import SCHEME
 
 R = TypeVar("R", bound=Record)
 
@@ -123,7 +124,9 @@ def declare_table(
         key_type=bytes,
         value_type=bytes,
         partitions=partitions,
-        store=f"{store}://",
+        # Named so that the URL is not empty: Faust falls back to the app's
+        # store for an empty one, and RocksDB names the files after the path.
+        store=f"{SCHEME if store == 'rocksdb' else store}:{name}",
         # A copy: Faust's RocksDB store takes keys out of the mapping it gets.
         options=dict(ROCKSDB_OPTIONS) if store == "rocksdb" else None,
     )
