@@ -72,7 +72,7 @@ def register(runtime: Runtime) -> None:
         await emitter.emit(Outcome(jobs=(job,)), headers)
         # Only once the job is acknowledged: a cancel marker the intake sends
         # on a link then lands after the job under its key, and voids it.
-        await emitter.publish_attached()
+        await emitter.wait_for_acks()
         await emitter.links(commands.bundle_links(job, command), headers)
 
     def outcome_of(command: Command) -> Outcome:

@@ -86,8 +86,8 @@ def register(runtime: Runtime) -> None:
             outcome += await runtime.detector.resolutions(contract, scopes)
 
         # Outputs first, then the registry: the entry's changelog waits for
-        # their acks (they go out at this job's commit), so a crash in between
-        # replays the job against no entry. Should the entry get there first
+        # their acks, as does this job's commit, so a crash in between replays
+        # the job against no entry. Should the entry get there first
         # anyway, a replay of this very delivery sends the records
         # again (`generation.plan`).
         sent = await emitter.emit(outcome, headers)

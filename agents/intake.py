@@ -73,8 +73,7 @@ def register(runtime: Runtime) -> None:
         sent = await emitter.emit(outcome, headers, state=decision.entry)
         await emitter.to_windows(held, headers)
         if _accepted_now(before, decision.entry):
-            # While Redis is away, this event's outputs go out anyway.
-            await runtime.detector.expect(scope, emitter.publish_attached)
+            await runtime.detector.expect(scope)
         if decision.entry is not None:
             runtime.ledger.put(scope, decision.entry, after=sent)
         if decision.duplicate:

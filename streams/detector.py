@@ -132,16 +132,11 @@ class Detector:
         self._lease = lease_seconds
         self._clock = clock
 
-    async def expect(
-        self, scope: str, blocked: Callable[[], Awaitable[None]] | None = None
-    ) -> None:
-        """Start the grace period of an assignment just accepted.
-
-        `blocked` runs once if Redis does not answer, before the wait.
-        """
+    async def expect(self, scope: str) -> None:
+        """Start the grace period of an assignment just accepted."""
         due_at = self._clock() + self._grace.total_seconds()
         await self._patiently(
-            "set a deadline", lambda: self._deadlines.expect(scope, due_at), blocked
+            "set a deadline", lambda: self._deadlines.expect(scope, due_at)
         )
 
     async def resolutions(self, contract: Contract, scopes: list[str]) -> Outcome:
@@ -227,12 +222,7 @@ class Detector:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
-    async def _patiently(
-        self,
-        what: str,
-        call: Callable[[], Awaitable[T]],
-        blocked: Callable[[], Awaitable[None]] | None = None,
-    ) -> T:
+    async def _patiently(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         # The input that needs this waits for Redis rather than count as done.
         pause = WAIT_FIRST_SECONDS
         while True:
@@ -240,9 +230,6 @@ class Detector:
                 result = await call()
             except SchedulerUnavailableError as error:
                 self._readiness.degrade(REDIS)
-                if blocked is not None:
-                    await blocked()
-                    blocked = None
                 log.warning(
                     "cannot %s, partition blocked; retrying in %.1fs: %s",
                     what,

@@ -1,12 +1,13 @@
 """Sending a decision's records, never letting an input count as done first.
 
 An input offset may only be committed once every output it caused is
-acknowledged (at-least-once without loss). Inside an agent, `emit` attaches
-each record to the offset of the event being processed: Faust publishes it
-when it commits that offset, and waits for its ack before the commit. So an
-agent never waits for the broker per record, and a commit still never runs
-ahead of an output. Outside an agent (timers), `emit` returns only after each
-send is acknowledged, and keeps trying while the broker is unreachable.
+acknowledged (at-least-once without loss). Inside an agent, `emit` sends each
+record at once and records it against the offset of the event being
+processed, without waiting for its ack: the commit of that offset waits for
+it (`streams.transport`). So an agent never waits for the broker per record,
+and a commit never runs ahead of an output. Outside an agent (timers),
+`emit` returns only after each send is acknowledged, and keeps trying while
+the broker is unreachable.
 
 A table write made with those futures waits for them (`tables.typed`), and
 so can any other step (`after_acks`).
@@ -34,6 +35,7 @@ from streams.codec import Codec
 from streams.inbound import Headers, failed_trace_id
 from streams.metrics import Metrics
 from streams.topics import Catalog, TopicSpec
+from streams.transport import InFlight
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class Emitter:
         self, app: faust.App, catalog: Catalog, codec: Codec, metrics: Metrics
     ) -> None:
         self._app = app
+        self._in_flight: InFlight = app.in_flight  # type: ignore[attr-defined]
         self._codec = codec
         self._metrics = metrics
         self._routes = {
@@ -72,8 +75,9 @@ class Emitter:
     ) -> list[asyncio.Future[Any]]:
         """Send every record of `outcome`, and `state`.
 
-        Return the futures of the records attached to the current event, to
-        be acknowledged at its commit; none when each send was awaited.
+        Inside an agent, return the records' futures without waiting for
+        them; the commit of the current event waits for them. Outside one,
+        return none: each send was awaited.
         """
         sends = [
             (topic, getattr(record, key_field), record)
@@ -82,36 +86,41 @@ class Emitter:
         ]
         if state is not None:
             sends.append((self._states, state.scope, state))
-        attached: list[asyncio.Future[Any]] = []
-        if self._attaching():
-            for topic, key, record in sends:
-                value = self._codec.encode(record)
-                # Attached, `send` returns the record's future at once.
-                future = await topic.send(
-                    key=key.encode(), value=value, headers=headers
-                )
-                attached.append(cast(asyncio.Future[Any], future))
-        else:
+        event = current_event()
+        if event is None:
             await self._send_all(sends, headers)
+            self._metrics.sent(outcome, datetime.now(UTC))
+            return []
+        outputs = [
+            cast(
+                asyncio.Future[Any],
+                await topic.send(
+                    key=key.encode(),
+                    value=self._codec.encode(record),
+                    headers=headers,
+                    force=True,
+                ),
+            )
+            for topic, key, record in sends
+        ]
+        message = event.message
+        self._in_flight.add(message.tp, message.offset, outputs)
         self._metrics.sent(outcome, datetime.now(UTC))
-        return attached
+        return outputs
 
-    async def publish_attached(self) -> None:
-        """Publish now what this event and the earlier ones of its partition
-        attached, and wait for the acks; for a stage about to block.
+    async def wait_for_acks(self) -> None:
+        """Wait until this event's outputs, and those of the events before it
+        on its partition, are acknowledged; for a stage about to block.
 
         A record the broker refuses stops the consumer, as at a commit.
         """
         event = current_event()
-        if event is None or not self._attaching():
+        if event is None:
             return
-        tp, offset = event.message.tp, event.message.offset
-        attachments = self._app._attachments
-        published = await attachments.publish_for_tp_offset(tp, offset)
-        results = await asyncio.gather(*published, return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            error = ProducerSendError(f"an output was not acknowledged: {failed[0]!r}")
+        message = event.message
+        try:
+            await self._in_flight.through(message.tp, message.offset)
+        except ProducerSendError as error:
             await self._app.consumer.crash(error)
             # The worker stops; this event must not count as done meanwhile.
             await asyncio.Event().wait()
@@ -145,11 +154,6 @@ class Emitter:
             letter = letter.model_copy(update={"trace_id": trace_id})
         await self._send_all([(self._dlq, origin.dlq_key, letter)], headers)
         self._metrics.dead_letter(letter.reason_code)
-
-    def _attaching(self) -> bool:
-        return bool(self._app.conf.stream_publish_on_commit) and (
-            current_event() is not None
-        )
 
     async def _send_all(
         self, sends: Iterable[tuple[faust.TopicT, str, Record]], headers: Headers

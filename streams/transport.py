@@ -1,20 +1,23 @@
-"""Faust's Kafka transport, with a stricter commit and a shorter fetch wait.
+"""Faust's Kafka transport, committing an input only after its outputs.
 
-Records an agent sends are attached to the offset of their input and
-published by the commit of that offset, which waits for them before it
-commits. Faust waits without looking at the results, so a record the broker
-refused would count as sent; here a refused record stops the commit, and
-the worker with it, so that its input is processed again (rule 8).
+A stage sends its outputs at once and goes on to the next record without
+waiting for them; each output is recorded against the partition and offset
+of its input (`InFlight`). Before Faust commits an offset, the commit waits
+for the acknowledgement of every output recorded at or below it, and a
+refused output stops the commit, and the worker with it, so that its input
+is processed again after a restart (rule 8). A stage thus waits for the
+broker neither per record nor per commit interval.
 
 Faust also asks the broker to hold each fetch up to 1.5 s for more data;
-the embedded broker appears to hold it that long when a partition is idle,
-and the paced latency of the two stages was seconds until the wait was cut.
+the embedded broker holds it that long when a partition is idle, which was
+most of the acceptance-to-contract latency until the wait was cut.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from faust.exceptions import ProducerSendError
@@ -27,6 +30,47 @@ from streams.flow import ContractflowApp
 # latency target of the two stages.
 FETCH_MAX_WAIT_MS = 10
 
+Output = asyncio.Future[Any]
+
+
+class InFlight:
+    """Outputs not yet known to be acknowledged, by input partition and offset."""
+
+    def __init__(self) -> None:
+        self._pending: defaultdict[TP, deque[tuple[int, Output]]] = defaultdict(deque)
+
+    def add(self, tp: TP, offset: int, outputs: Iterable[Output]) -> None:
+        """Record outputs of the input at `offset` of `tp`, in processing order."""
+        pending = self._pending[tp]
+        pending.extend((offset, output) for output in outputs)
+        # Acknowledged ones leave at once, so the queue only holds the tail.
+        while pending and _succeeded(pending[0][1]):
+            pending.popleft()
+
+    async def through(self, tp: TP, offset: int) -> None:
+        """Wait for every output of inputs up to `offset` of `tp`.
+
+        Raises ProducerSendError if the broker refused one of them; it stays
+        recorded, so no later wait passes over it either.
+        """
+        pending = self._pending.get(tp)
+        if not pending:
+            return
+        waiting = [output for at, output in pending if at <= offset]
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise ProducerSendError(
+                    f"an output of {tp.topic}/{tp.partition} up to offset "
+                    f"{offset} was not acknowledged: {result!r}"
+                ) from result
+        while pending and pending[0][0] <= offset and _succeeded(pending[0][1]):
+            pending.popleft()
+
+
+def _succeeded(output: Output) -> bool:
+    return output.done() and not output.cancelled() and output.exception() is None
+
 
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
@@ -37,29 +81,17 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
 
 
 class Consumer(driver.Consumer):
-    """The aiokafka consumer, refusing to commit past a record not acked."""
+    """The aiokafka consumer, refusing to commit past an output not acked."""
 
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _handle_attached(self, commit_offsets: Mapping[TP, int]) -> None:
-        # Every partition's records are published before any is awaited, so a
-        # commit costs one round trip to the broker, not one per partition.
-        attachments = self.app._attachments  # type: ignore[attr-defined]
-        published = [
-            (tp, offset, await attachments.publish_for_tp_offset(tp, offset))
-            for tp, offset in commit_offsets.items()
-        ]
-        for tp, offset, futures in published:
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    # Faust crashes the consumer on this error instead of
-                    # committing: the inputs are read again after a restart.
-                    raise ProducerSendError(
-                        f"an output of {tp.topic}/{tp.partition} up to offset "
-                        f"{offset} was not acknowledged: {result!r}"
-                    ) from result
+        # Faust calls this before it commits `commit_offsets`; a
+        # ProducerSendError makes it crash the consumer instead.
+        in_flight: InFlight = self.app.in_flight  # type: ignore[attr-defined]
+        for tp, offset in commit_offsets.items():
+            await in_flight.through(tp, offset)
 
 
 class Transport(driver.Transport):
@@ -70,6 +102,10 @@ class Transport(driver.Transport):
 
 class App(ContractflowApp):
     """The app's flow control, with its consumer on the transport above."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight = InFlight()
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)

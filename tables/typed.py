@@ -1,16 +1,15 @@
 """A typed view over a Faust table of JSON-encoded pydantic records.
 
 A write may wait for the outputs of its event. Inside an agent those outputs
-are attached to the event's offset and reach the broker only when the offset
-is committed, while Faust would send a table write to the changelog at once:
-after a crash the table would then hold a state whose outputs were never
-published, and the replayed event, seeing that state, would not send them
-again. So the new value is visible to reads at once, but its changelog
-record goes out only once the outputs it follows are acknowledged, in the
-order the writes were made on their partition. Faust's commit publishes the
-attachments of an offset and waits for their acks before it flushes the
-producer and commits, so these records are on their way before the offset
-counts as done.
+are sent without waiting for their acks (`streams.emit`), while Faust would
+send a table write to the changelog at once: after a crash the table could
+then hold a state whose outputs never reached the broker, and the replayed
+event, seeing that state, would not send them again. So the new value is
+visible to reads at once, but its changelog record goes out only once the
+outputs it follows are acknowledged, in the order the writes were made on
+their partition. The commit of an offset waits for those outputs too
+(`streams.transport`), and Faust flushes the producer before it commits, so
+these records are on their way before the offset counts as done.
 """
 
 from __future__ import annotations

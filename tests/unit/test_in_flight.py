@@ -1,0 +1,75 @@
+"""A commit waits for the outputs of the inputs it covers, and only for those."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from faust.exceptions import ProducerSendError
+from faust.types import TP
+
+from streams.transport import InFlight
+
+JOBS = TP(topic="contract.jobs", partition=2)
+OTHER = TP(topic="contract.jobs", partition=3)
+
+
+def test_a_commit_waits_for_outputs_up_to_its_offset_and_not_past_it() -> None:
+    async def run() -> list[str]:
+        loop = asyncio.get_running_loop()
+        early: asyncio.Future[Any] = loop.create_future()
+        late: asyncio.Future[Any] = loop.create_future()
+        elsewhere: asyncio.Future[Any] = loop.create_future()
+        in_flight = InFlight()
+        in_flight.add(JOBS, 10, [early])
+        in_flight.add(JOBS, 11, [late])
+        in_flight.add(OTHER, 5, [elsewhere])
+        seen: list[str] = []
+
+        async def commit() -> None:
+            await in_flight.through(JOBS, 10)
+            seen.append("committed")
+
+        task = asyncio.ensure_future(commit())
+        await asyncio.sleep(0.01)
+        seen.append("waiting")
+        early.set_result("ack")
+        await asyncio.wait_for(task, 1)
+        return seen
+
+    # Neither the later offset nor another partition holds the commit back.
+    assert asyncio.run(run()) == ["waiting", "committed"]
+
+
+def test_a_refused_output_stops_every_commit_past_it() -> None:
+    async def run() -> int:
+        loop = asyncio.get_running_loop()
+        refused: asyncio.Future[Any] = loop.create_future()
+        refused.set_exception(RuntimeError("record too large"))
+        acked: asyncio.Future[Any] = loop.create_future()
+        acked.set_result("ack")
+        in_flight = InFlight()
+        in_flight.add(JOBS, 7, [refused])
+        in_flight.add(JOBS, 8, [acked])
+        failures = 0
+        for offset in (7, 9):
+            with pytest.raises(ProducerSendError, match="offset"):
+                await in_flight.through(JOBS, offset)
+            failures += 1
+        return failures
+
+    assert asyncio.run(run()) == 2
+
+
+def test_acknowledged_outputs_are_not_kept() -> None:
+    async def run() -> int:
+        loop = asyncio.get_running_loop()
+        in_flight = InFlight()
+        for offset in range(100):
+            output: asyncio.Future[Any] = loop.create_future()
+            output.set_result("ack")
+            in_flight.add(JOBS, offset, [output])
+        return len(in_flight._pending[JOBS])
+
+    assert asyncio.run(run()) == 0
