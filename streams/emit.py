@@ -35,7 +35,7 @@ from streams.codec import Codec
 from streams.inbound import Headers, failed_trace_id
 from streams.metrics import Metrics
 from streams.topics import Catalog, TopicSpec
-from streams.transport import InFlight
+from streams.transport import InFlight, acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def after_acks(
 
     def on_done(output: asyncio.Future[Any]) -> None:
         nonlocal left
-        if output.cancelled() or output.exception() is not None:
+        if not acknowledged(output):
             left = -1
         elif left > 0:
             left -= 1

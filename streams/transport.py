@@ -44,7 +44,7 @@ class InFlight:
         pending = self._pending[tp]
         pending.extend((offset, output) for output in outputs)
         # Acknowledged ones leave at once, so the queue only holds the tail.
-        while pending and _succeeded(pending[0][1]):
+        while pending and acknowledged(pending[0][1]):
             pending.popleft()
 
     async def through(self, tp: TP, offset: int) -> None:
@@ -64,11 +64,13 @@ class InFlight:
                     f"an output of {tp.topic}/{tp.partition} up to offset "
                     f"{offset} was not acknowledged: {result!r}"
                 ) from result
-        while pending and pending[0][0] <= offset and _succeeded(pending[0][1]):
+        while pending and pending[0][0] <= offset and acknowledged(pending[0][1]):
             pending.popleft()
 
 
-def _succeeded(output: Output) -> bool:
+def acknowledged(output: Output) -> bool:
+    """Whether the broker has acknowledged `output`: done, and neither
+    cancelled nor failed."""
     return output.done() and not output.cancelled() and output.exception() is None
 
 

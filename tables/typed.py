@@ -26,6 +26,7 @@ import faust
 from faust.streams import current_event
 
 from contracts.models import Record
+from streams.transport import acknowledged
 from tables.rocksdb import SCHEME
 
 R = TypeVar("R", bound=Record)
@@ -48,10 +49,7 @@ class _Write:
     def ready(self) -> bool:
         # A failed output holds the write back for good: Faust then fails the
         # commit, and the event is processed again.
-        return all(
-            o.done() and not o.cancelled() and o.exception() is None
-            for o in self.outputs
-        )
+        return all(acknowledged(output) for output in self.outputs)
 
 
 class TypedTable(Generic[R]):
