@@ -150,7 +150,11 @@ def test_missing_party_data_is_a_transient_error(
     orgs: dict[str, object], collaborators: dict[str, object]
 ) -> None:
     with pytest.raises(MissingPartyError):
-        generation.contract_body(job_for(parties=None), orgs.get, collaborators.get)  # type: ignore[arg-type]
+        generation.contract_body(
+            job_for(parties=None),
+            orgs.get,  # type: ignore[arg-type]
+            collaborators.get,  # type: ignore[arg-type]
+        )
 
 
 def test_a_dead_lettered_job_audits_the_failure_per_assignment() -> None:

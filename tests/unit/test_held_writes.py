@@ -58,6 +58,22 @@ def keys(table: FakeTable) -> list[bytes]:
     return [key for _, key, _ in table.changelog]
 
 
+def held_table() -> tuple[FakeTable, TypedTable[Note]]:
+    fake = FakeTable()
+    return fake, TypedTable(fake, Note)
+
+
+def settled_after(outputs: list[asyncio.Future[Any]]) -> list[str]:
+    """What a step started by `after_acks` on `outputs` has done so far."""
+    ran: list[str] = []
+
+    async def step() -> None:
+        ran.append("settled")
+
+    after_acks(outputs, step)
+    return ran
+
+
 def run(body: Any) -> None:
     async def main() -> None:
         await body()
@@ -68,8 +84,7 @@ def run(body: Any) -> None:
 @pytest.mark.usefixtures("in_event")
 def test_a_write_is_read_at_once_but_logged_only_once_its_outputs_are_acked() -> None:
     async def body() -> None:
-        fake = FakeTable()
-        table = TypedTable(fake, Note)
+        fake, table = held_table()
         outputs: list[asyncio.Future[Any]] = [asyncio.Future(), asyncio.Future()]
 
         table.put("k", Note(text="one"), after=outputs)
@@ -88,8 +103,7 @@ def test_a_write_is_read_at_once_but_logged_only_once_its_outputs_are_acked() ->
 @pytest.mark.usefixtures("in_event")
 def test_writes_reach_the_changelog_in_the_order_they_were_made() -> None:
     async def body() -> None:
-        fake = FakeTable()
-        table = TypedTable(fake, Note)
+        fake, table = held_table()
         first: asyncio.Future[Any] = asyncio.Future()
         second: asyncio.Future[Any] = asyncio.Future()
 
@@ -112,8 +126,7 @@ def test_writes_reach_the_changelog_in_the_order_they_were_made() -> None:
 @pytest.mark.usefixtures("in_event")
 def test_a_refused_output_keeps_its_write_and_the_later_ones_off_the_log() -> None:
     async def body() -> None:
-        fake = FakeTable()
-        table = TypedTable(fake, Note)
+        fake, table = held_table()
         refused: asyncio.Future[Any] = asyncio.Future()
 
         table.put("a", Note(text="one"), after=[refused])
@@ -137,13 +150,8 @@ def test_a_write_without_outputs_is_logged_at_once() -> None:
 
 def test_a_step_after_acks_starts_only_when_every_output_is_acked() -> None:
     async def body() -> None:
-        ran: list[str] = []
-
-        async def step() -> None:
-            ran.append("settled")
-
         outputs: list[asyncio.Future[Any]] = [asyncio.Future(), asyncio.Future()]
-        after_acks(outputs, step)
+        ran = settled_after(outputs)
         outputs[0].set_result(None)
         await asyncio.sleep(0.01)
         assert ran == []
@@ -156,13 +164,8 @@ def test_a_step_after_acks_starts_only_when_every_output_is_acked() -> None:
 
 def test_a_step_after_acks_never_starts_if_an_output_is_refused() -> None:
     async def body() -> None:
-        ran: list[str] = []
-
-        async def step() -> None:
-            ran.append("settled")
-
         outputs: list[asyncio.Future[Any]] = [asyncio.Future(), asyncio.Future()]
-        after_acks(outputs, step)
+        ran = settled_after(outputs)
         outputs[0].set_exception(RuntimeError("not acked"))
         outputs[1].set_result(None)
         await asyncio.sleep(0.01)

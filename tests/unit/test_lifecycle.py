@@ -26,7 +26,12 @@ def run(*events: object) -> tuple[LedgerEntry | None, list[Decision]]:
     entry: LedgerEntry | None = None
     decisions = []
     for e in events:
-        decision = apply_event(entry, e, known_templates=TEMPLATES, now=NOW)  # type: ignore[arg-type]
+        decision = apply_event(
+            entry,
+            e,  # type: ignore[arg-type]
+            known_templates=TEMPLATES,
+            now=NOW,
+        )
         decisions.append(decision)
         entry = decision.entry or entry
     return entry, decisions
