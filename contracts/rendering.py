@@ -3,23 +3,25 @@
 A template is Jinja2 text with a few layout marks at the start of a line:
 ``# `` a title, ``## `` a heading, ``- `` a list item, an empty line a
 paragraph break. Everything else is a paragraph that wraps to the page.
+Lines are measured and broken with reportlab's font metrics and written to
+the file by `contracts.pdf`.
 """
 
 from __future__ import annotations
 
-import io
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 
 import jinja2
-from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import cm
 from reportlab.lib.utils import simpleSplit
-from reportlab.pdfgen.canvas import Canvas
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from contracts import pdf
 from contracts.errors import PermanentError, ReasonCode
 from contracts.models import ContractBody
 
@@ -27,7 +29,7 @@ DRAFT_MARK = "DRAFT — NOT A CONTRACT"
 
 # Helvetica is one of the PDF standard fonts: nothing is embedded, so the
 # bytes stay small and stable. It draws WinAnsi only, which is cp1252.
-_FONT_ENCODING = "cp1252"
+_FONT_ENCODING = pdf.TEXT_ENCODING
 _PAGE_WIDTH, _PAGE_HEIGHT = A4
 _MARGIN = 2 * cm
 _TEXT_WIDTH = _PAGE_WIDTH - 2 * _MARGIN
@@ -35,7 +37,9 @@ _ITEM_INDENT = 14.0
 # An en dash: pypdf reads WinAnsi's bullet back as a control character.
 _ITEM_MARK = "\u2013 "
 _FOOTER_SIZE = 8.0
-_DRAFT_GREY = Color(0.82, 0.82, 0.82)
+_DRAFT_GREY = b"0.82 0.82 0.82"
+_DRAFT_FONT = "Helvetica-Bold"
+_DRAFT_SIZE = 40.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,63 +226,69 @@ def _draw(
     contract_id: str | None,
     template: TemplateSource,
 ) -> bytes:
-    buffer = io.BytesIO()
-    canvas = _canvas(buffer, body, contract_id, template)
     draft = contract_id is None
-    label = "BROUILLON" if draft else f"Contrat n° {contract_id}"
-    for number, lines in enumerate(pages, start=1):
-        if draft:
-            _draw_draft_mark(canvas)
-        _draw_lines(canvas, lines)
-        _draw_footer(canvas, f"{label} — page {number}/{len(pages)}")
-        canvas.showPage()
-    canvas.save()
-    return buffer.getvalue()
-
-
-def _canvas(
-    buffer: io.BytesIO,
-    body: ContractBody,
-    contract_id: str | None,
-    template: TemplateSource,
-) -> Canvas:
-    # invariant=1 drops reportlab's own clock and random file id; the dates
-    # it would have taken from the clock come from the body instead.
-    canvas = Canvas(
-        buffer, pagesize=A4, invariant=1, pageCompression=1, lang=template.language
+    title = "draft" if contract_id is None else contract_id
+    label = "BROUILLON" if draft else f"Contrat n° {title}"
+    streams = [
+        b"".join(
+            (
+                _draft_mark() if draft else b"",
+                _text(lines),
+                _footer(f"{label} — page {number}/{len(pages)}"),
+            )
+        )
+        for number, lines in enumerate(pages, start=1)
+    ]
+    info = pdf.Info(
+        title=title,
+        subject=template.title,
+        author="contractflow",
+        creator=f"contractflow {template.version}",
+        created=_pdf_date(body.issued_at),
+        language=template.language,
     )
-    canvas.setTitle("draft" if contract_id is None else contract_id)
-    canvas.setSubject(template.title)
-    canvas.setAuthor("contractflow")
-    canvas.setCreator(f"contractflow {template.version}")
-    issued = _pdf_date(body.issued_at)
-    canvas.setDateFormatter(lambda *_: issued)
-    return canvas
+    return pdf.document(streams, _PAGE_WIDTH, _PAGE_HEIGHT, info)
 
 
 def _pdf_date(value: datetime) -> str:
     return value.astimezone(UTC).strftime("D:%Y%m%d%H%M%S+00'00'")
 
 
-def _draw_lines(canvas: Canvas, lines: list[_Line]) -> None:
-    current: _Style | None = None
-    for line in lines:
-        if line.style is not current:
-            canvas.setFont(line.style.font, line.style.size)
-            current = line.style
-        canvas.drawString(line.x, line.y, line.text)
+def _text(lines: list[_Line]) -> bytes:
+    shown = (
+        pdf.text_line(line.style.font, line.style.size, line.x, line.y, line.text)
+        for line in lines
+    )
+    return b"BT\n" + b"".join(shown) + b"ET\n"
 
 
-def _draw_footer(canvas: Canvas, text: str) -> None:
-    canvas.setFont(_BODY.font, _FOOTER_SIZE)
-    canvas.drawCentredString(_PAGE_WIDTH / 2, _MARGIN / 2, text)
+def _footer(text: str) -> bytes:
+    width = stringWidth(text, _BODY.font, _FOOTER_SIZE)
+    x = (_PAGE_WIDTH - width) / 2
+    return (
+        b"BT\n"
+        + pdf.text_line(_BODY.font, _FOOTER_SIZE, x, _MARGIN / 2, text)
+        + b"ET\n"
+    )
 
 
-def _draw_draft_mark(canvas: Canvas) -> None:
-    canvas.saveState()
-    canvas.setFillColor(_DRAFT_GREY)
-    canvas.setFont("Helvetica-Bold", 40)
-    canvas.translate(_PAGE_WIDTH / 2, _PAGE_HEIGHT / 2)
-    canvas.rotate(45)
-    canvas.drawCentredString(0, 0, DRAFT_MARK)
-    canvas.restoreState()
+@lru_cache(maxsize=1)
+def _draft_mark() -> bytes:
+    """The grey diagonal mark across a draft page, the same on every page."""
+    width = stringWidth(DRAFT_MARK, _DRAFT_FONT, _DRAFT_SIZE)
+    turn = pdf.number(math.cos(math.pi / 4))
+    across = b" ".join((turn, turn, b"-" + turn, turn))
+    centre = pdf.number(_PAGE_WIDTH / 2) + b" " + pdf.number(_PAGE_HEIGHT / 2)
+    return b"".join(
+        (
+            b"q ",
+            _DRAFT_GREY,
+            b" rg\n1 0 0 1 ",
+            centre,
+            b" cm\n",
+            across,
+            b" 0 0 cm\nBT\n",
+            pdf.text_line(_DRAFT_FONT, _DRAFT_SIZE, -width / 2, 0.0, DRAFT_MARK),
+            b"ET\nQ\n",
+        )
+    )
