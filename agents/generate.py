@@ -19,6 +19,7 @@ from contracts.outcome import Outcome
 from contracts.rendering import render_contract
 from contracts.retry import GiveUp, RetryPolicy, next_attempt
 from streams import inbound
+from streams.artifacts import Placed
 from streams.emit import Emitter, after_acks
 from streams.inbound import Headers
 from streams.retrying import Retries, poll_interval
@@ -62,6 +63,7 @@ def register(runtime: Runtime) -> None:
     async def _process(job: ContractJob, origin: Origin, headers: Headers) -> None:
         now = utcnow()
         new_entry: RegistryEntry | None
+        placed: Placed | None = None
         entry = runtime.registry.get(job.contract_key)
         plan = generation.plan(job, entry, delivery=origin.position, now=now)
         if plan.issue:
@@ -73,9 +75,9 @@ def register(runtime: Runtime) -> None:
                 generation.contract_id_for(job),
                 load_template(job.contract_template_version),
             )
-            document = runtime.store.put(pdf, PDF)
+            placed = runtime.store.place(pdf, PDF)
             new_entry, outcome = generation.issued(
-                job, body, document, now=now, delivery=origin.position
+                job, body, placed.document, now=now, delivery=origin.position
             )
         else:
             new_entry, outcome = plan.entry, plan.outcome
@@ -94,8 +96,13 @@ def register(runtime: Runtime) -> None:
         if plan.refusal is not None:
             await _refuse(job, origin, headers, plan.refusal)
             return
+        # The document's fsyncs run in a thread while the next job is taken
+        # up; the job counts as done, and its registry entry leaves, only once
+        # the document is durable. A crash before replays the job, which
+        # renders the same bytes and finds them, or writes them again.
+        durable = [emitter.before_commit(placed.sync)] if placed else []
         if new_entry is not None:
-            runtime.registry.put(job.contract_key, new_entry, after=sent)
+            runtime.registry.put(job.contract_key, new_entry, after=[*sent, *durable])
         if scopes:
             # Settling erases the warnings the contract's notices resolve, so
             # it waits for those notices to be acked; a crash before replays

@@ -1,8 +1,15 @@
 """A content-addressed, write-once store for contract documents.
 
 An artifact lives at ``root/sha256/<first two hex>/<sha256><extension>``. A
-file is written to a temporary name in its final directory, synced, then
-renamed over the final name, so a reader sees either nothing or all of it.
+file is written to a temporary name in its final directory, then renamed
+over the final name, so a reader sees either nothing or all of it.
+
+Making it durable is a second step: `place` writes and renames, and hands
+back the sync (the file, then its directory) to run where waiting on the
+disk costs nothing, while `put` does both. Until the sync, a power loss can
+leave the final name empty or short; the next `place` or `put` of the same
+bytes sees that the file does not hold them and writes it again, and `get`
+refuses bytes that do not match their sha256.
 """
 
 from __future__ import annotations
@@ -11,7 +18,10 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -39,11 +49,24 @@ class ArtifactNotFoundError(ArtifactStoreError):
     """No artifact is stored under the requested sha256."""
 
 
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A document readers can find, and the step that makes it durable."""
+
+    document: Document
+    # Blocks on the disk; raises ArtifactStoreError if the sync fails.
+    sync: Callable[[], None]
+
+
 class ArtifactStore(Protocol):
     """Where rendered documents are kept, addressed by their sha256."""
 
     def put(self, data: bytes, media_type: str) -> Document:
-        """Store the bytes once and describe where they are."""
+        """Store the bytes once, durably, and describe where they are."""
+        ...
+
+    def place(self, data: bytes, media_type: str) -> Placed:
+        """Store the bytes once where readers find them; durable after `sync`."""
         ...
 
     def get(self, sha256: str) -> bytes:
@@ -62,7 +85,17 @@ class FileArtifactStore:
         self._root = Path(root).absolute()
 
     def put(self, data: bytes, media_type: str) -> Document:
-        """Store the bytes unless an intact copy is already there."""
+        """Store the bytes durably unless an intact copy is already there."""
+        placed = self.place(data, media_type)
+        placed.sync()
+        return placed.document
+
+    def place(self, data: bytes, media_type: str) -> Placed:
+        """Store the bytes unless an intact copy is already there; sync later.
+
+        The sync is returned even for a copy already there: the process that
+        wrote it may have stopped before syncing it.
+        """
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest, _extension(media_type))
         try:
@@ -70,9 +103,10 @@ class FileArtifactStore:
                 _write_atomically(path, data)
         except OSError as exc:
             raise ArtifactStoreError(f"cannot store artifact at {path}: {exc}") from exc
-        return Document(
+        document = Document(
             uri=path.as_uri(), sha256=digest, media_type=media_type, size=len(data)
         )
+        return Placed(document, partial(_sync, path))
 
     def get(self, sha256: str) -> bytes:
         """Return the stored bytes, checked against their sha256."""
@@ -140,15 +174,25 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as target:
             target.write(data)
-            target.flush()
-            os.fsync(target.fileno())
             os.fchmod(target.fileno(), _FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
         with suppress(OSError):
             os.unlink(temporary)
         raise
-    _sync_directory(path.parent)
+
+
+def _sync(path: Path) -> None:
+    """Make a placed file and its name durable."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+        _sync_directory(path.parent)
+    except OSError as exc:
+        raise ArtifactStoreError(f"cannot sync artifact {path}: {exc}") from exc
 
 
 def _sync_directory(directory: Path) -> None:

@@ -108,6 +108,26 @@ class Emitter:
         self._metrics.sent(outcome, datetime.now(UTC))
         return outputs
 
+    def before_commit(self, work: Callable[[], None]) -> asyncio.Future[Any]:
+        """Run blocking `work` in a thread; the event is not done before it is.
+
+        Inside an agent, the current event's offset is not committed until
+        `work` has returned, and if it raises, the worker stops as for a
+        refused output, so the event is processed again. The returned future
+        can hold back a table write (`tables.typed`) like an output's. Outside
+        an agent, `work` runs at once and its error reaches the caller.
+        """
+        loop = asyncio.get_running_loop()
+        event = current_event()
+        if event is None:
+            work()
+            done: asyncio.Future[Any] = loop.create_future()
+            done.set_result(None)
+            return done
+        future = loop.run_in_executor(None, work)
+        self._in_flight.add(event.message.tp, event.message.offset, [future])
+        return future
+
     async def wait_for_acks(self) -> None:
         """Wait until this event's outputs, and those of the events before it
         on its partition, are acknowledged; for a stage about to block.

@@ -171,3 +171,38 @@ def test_a_read_only_directory_gives_a_retryable_store_error() -> None:
 
     assert isinstance(caught.value, TransientError)
     assert isinstance(caught.value.__cause__, PermissionError)
+
+
+def test_a_placed_document_is_readable_before_its_sync(tmp_path: Path) -> None:
+    store = FileArtifactStore(tmp_path)
+    data = make_pdf()
+
+    placed = store.place(data, PDF)
+
+    assert store.get(placed.document.sha256) == data
+    placed.sync()
+    assert placed.document == store.put(data, PDF)
+
+
+def test_placing_bytes_already_there_still_hands_back_their_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileArtifactStore(tmp_path)
+    path = path_of(store.place(make_pdf(), PDF).document.uri)
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+
+    store.place(make_pdf(), PDF).sync()
+
+    # The file, then its directory: the first writer may never have synced.
+    assert len(synced) == 2
+    assert path.read_bytes() == make_pdf()
+
+
+def test_a_sync_that_fails_is_a_retryable_store_error(tmp_path: Path) -> None:
+    store = FileArtifactStore(tmp_path)
+    placed = store.place(make_pdf(), PDF)
+    path_of(placed.document.uri).unlink()
+
+    with pytest.raises(ArtifactStoreError):
+        placed.sync()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from faust.exceptions import ProducerSendError
 from faust.types import TP
 
+import streams.emit
+from streams.emit import Emitter
 from streams.transport import InFlight
 
 JOBS = TP(topic="contract.jobs", partition=2)
@@ -73,3 +77,62 @@ def test_acknowledged_outputs_are_not_kept() -> None:
         return len(in_flight._pending[JOBS])
 
     assert asyncio.run(run()) == 0
+
+
+# What `before_commit` reads of the current Faust event.
+EVENT = SimpleNamespace(message=SimpleNamespace(tp=JOBS, offset=5))
+
+
+def emitter_with(in_flight: InFlight) -> Emitter:
+    """An emitter reduced to what `before_commit` uses."""
+    emitter = object.__new__(Emitter)
+    emitter._in_flight = in_flight
+    return emitter
+
+
+def test_a_commit_waits_for_work_run_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(streams.emit, "current_event", lambda: EVENT)
+    release = threading.Event()
+
+    async def run() -> list[str]:
+        in_flight = InFlight()
+        done = emitter_with(in_flight).before_commit(lambda: release.wait(5))
+        seen = []
+        commit = asyncio.ensure_future(in_flight.through(JOBS, 5))
+        await asyncio.sleep(0.05)
+        seen.append("committed" if commit.done() else "waiting")
+        release.set()
+        await commit
+        seen.append("committed" if done.done() else "work pending")
+        return seen
+
+    assert asyncio.run(run()) == ["waiting", "committed"]
+
+
+def test_work_that_fails_stops_the_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(streams.emit, "current_event", lambda: EVENT)
+
+    def fail() -> None:
+        raise OSError("disk gone")
+
+    async def run() -> None:
+        in_flight = InFlight()
+        emitter_with(in_flight).before_commit(fail)
+        await in_flight.through(JOBS, 5)
+
+    with pytest.raises(ProducerSendError, match="disk gone"):
+        asyncio.run(run())
+
+
+def test_outside_an_agent_work_runs_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(streams.emit, "current_event", lambda: None)
+    ran: list[str] = []
+
+    async def run() -> bool:
+        done = emitter_with(InFlight()).before_commit(lambda: ran.append("ran"))
+        return done.done()
+
+    assert asyncio.run(run())
+    assert ran == ["ran"]
