@@ -100,7 +100,7 @@ def register(runtime: Runtime) -> None:
         # up; the job counts as done, and its registry entry leaves, only once
         # the document is durable. A crash before replays the job, which
         # renders the same bytes and finds them, or writes them again.
-        durable = [emitter.before_commit(placed.sync)] if placed else []
+        durable = [await emitter.before_commit(placed.sync)] if placed else []
         if new_entry is not None:
             runtime.registry.put(job.contract_key, new_entry, after=[*sent, *durable])
         if scopes:

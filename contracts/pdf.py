@@ -28,7 +28,16 @@ FONTS = {"Helvetica": b"F1", "Helvetica-Bold": b"F2"}
 _HEADER = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
 # Level 6 is zlib's default: streams shrink about 3x, in about 50 µs a page.
 _COMPRESSION = 6
-_ESCAPES = {ord("\\"): b"\\\\", ord("("): b"\\(", ord(")"): b"\\)"}
+# A reader turns a raw end of line inside a string into a line feed, so
+# carriage returns and line feeds are escaped with the delimiters.
+_ESCAPES = {
+    ord("\\"): b"\\\\",
+    ord("("): b"\\(",
+    ord(")"): b"\\)",
+    ord("\r"): b"\\r",
+    ord("\n"): b"\\n",
+}
+_ESCAPED = frozenset(_ESCAPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +186,7 @@ def _text_string(value: str) -> bytes:
 
 
 def _escaped(raw: bytes) -> bytes:
-    if b"\\" not in raw and b"(" not in raw and b")" not in raw:
+    if _ESCAPED.isdisjoint(raw):
         return raw
     return b"".join(_ESCAPES.get(byte, bytes((byte,))) for byte in raw)
 

@@ -98,15 +98,16 @@ class FileArtifactStore:
         """
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest, _extension(media_type))
+        changed: tuple[Path, ...] = (path.parent,)
         try:
             if not _holds(path, digest, len(data)):
-                _write_atomically(path, data)
+                changed = _write_atomically(path, data)
         except OSError as exc:
             raise ArtifactStoreError(f"cannot store artifact at {path}: {exc}") from exc
         document = Document(
             uri=path.as_uri(), sha256=digest, media_type=media_type, size=len(data)
         )
-        return Placed(document, partial(_sync, path))
+        return Placed(document, partial(_sync, path, changed))
 
     def get(self, sha256: str) -> bytes:
         """Return the stored bytes, checked against their sha256."""
@@ -166,8 +167,9 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomically(path: Path, data: bytes) -> tuple[Path, ...]:
+    """Write the file; return the directories whose entries changed."""
+    changed = [path.parent, *_make_directories(path.parent)]
     handle, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
@@ -180,17 +182,31 @@ def _write_atomically(path: Path, data: bytes) -> None:
         with suppress(OSError):
             os.unlink(temporary)
         raise
+    return tuple(changed)
 
 
-def _sync(path: Path) -> None:
-    """Make a placed file and its name durable."""
+def _make_directories(directory: Path) -> list[Path]:
+    """Create `directory` and its missing parents; return the parents of those."""
+    missing = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    # A new directory is durable only once the entry in its parent is synced.
+    return [created.parent for created in missing]
+
+
+def _sync(path: Path, directories: tuple[Path, ...]) -> None:
+    """Make a placed file durable, and its name in each changed directory."""
     try:
         handle = os.open(path, os.O_RDONLY)
         try:
             os.fsync(handle)
         finally:
             os.close(handle)
-        _sync_directory(path.parent)
+        for directory in directories:
+            _sync_directory(directory)
     except OSError as exc:
         raise ArtifactStoreError(f"cannot sync artifact {path}: {exc}") from exc
 

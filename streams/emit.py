@@ -39,6 +39,11 @@ from streams.transport import InFlight, acknowledged
 
 log = logging.getLogger(__name__)
 
+# Blocking work (a document's fsyncs) running in threads at once, at most.
+# Past that, the stage waits for one to end: a slow disk then slows the stage
+# instead of growing the held table writes and the offsets not yet committed.
+MAX_PENDING_WORK = 64
+
 # Backoff between attempts to send outputs while the broker refuses them.
 SEND_RETRY_FIRST_SECONDS = 0.2
 SEND_RETRY_MAX_SECONDS = 5.0
@@ -52,6 +57,7 @@ class Emitter:
     ) -> None:
         self._app = app
         self._in_flight: InFlight = app.in_flight  # type: ignore[attr-defined]
+        self._work_slots = asyncio.Semaphore(MAX_PENDING_WORK)
         self._codec = codec
         self._metrics = metrics
         self._routes = {
@@ -108,7 +114,7 @@ class Emitter:
         self._metrics.sent(outcome, datetime.now(UTC))
         return outputs
 
-    def before_commit(self, work: Callable[[], None]) -> asyncio.Future[Any]:
+    async def before_commit(self, work: Callable[[], None]) -> asyncio.Future[Any]:
         """Run blocking `work` in a thread; the event is not done before it is.
 
         Inside an agent, the current event's offset is not committed until
@@ -124,7 +130,9 @@ class Emitter:
             done: asyncio.Future[Any] = loop.create_future()
             done.set_result(None)
             return done
+        await self._work_slots.acquire()
         future = loop.run_in_executor(None, work)
+        future.add_done_callback(lambda _: self._work_slots.release())
         self._in_flight.add(event.message.tp, event.message.offset, [future])
         return future
 

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from contracts.errors import TransientError
+from streams import artifacts
 from streams.artifacts import (
     ArtifactNotFoundError,
     ArtifactStore,
@@ -206,3 +207,17 @@ def test_a_sync_that_fails_is_a_retryable_store_error(tmp_path: Path) -> None:
 
     with pytest.raises(ArtifactStoreError):
         placed.sync()
+
+
+def test_the_first_document_also_syncs_the_directories_it_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "artifacts"
+    synced: list[Path] = []
+    monkeypatch.setattr(artifacts, "_sync_directory", synced.append)
+
+    placed = FileArtifactStore(root).place(make_pdf(), PDF)
+    placed.sync()
+
+    shard = path_of(placed.document.uri).parent
+    assert set(synced) == {shard, root / "sha256", root, tmp_path}

@@ -87,6 +87,7 @@ def emitter_with(in_flight: InFlight) -> Emitter:
     """An emitter reduced to what `before_commit` uses."""
     emitter = object.__new__(Emitter)
     emitter._in_flight = in_flight
+    emitter._work_slots = asyncio.Semaphore(2)
     return emitter
 
 
@@ -98,7 +99,7 @@ def test_a_commit_waits_for_work_run_before_it(
 
     async def run() -> list[str]:
         in_flight = InFlight()
-        done = emitter_with(in_flight).before_commit(lambda: release.wait(5))
+        done = await emitter_with(in_flight).before_commit(lambda: release.wait(5))
         seen = []
         commit = asyncio.ensure_future(in_flight.through(JOBS, 5))
         await asyncio.sleep(0.05)
@@ -119,7 +120,7 @@ def test_work_that_fails_stops_the_commit(monkeypatch: pytest.MonkeyPatch) -> No
 
     async def run() -> None:
         in_flight = InFlight()
-        emitter_with(in_flight).before_commit(fail)
+        await emitter_with(in_flight).before_commit(fail)
         await in_flight.through(JOBS, 5)
 
     with pytest.raises(ProducerSendError, match="disk gone"):
@@ -131,8 +132,28 @@ def test_outside_an_agent_work_runs_at_once(monkeypatch: pytest.MonkeyPatch) -> 
     ran: list[str] = []
 
     async def run() -> bool:
-        done = emitter_with(InFlight()).before_commit(lambda: ran.append("ran"))
+        done = await emitter_with(InFlight()).before_commit(lambda: ran.append("ran"))
         return done.done()
 
     assert asyncio.run(run())
     assert ran == ["ran"]
+
+
+def test_work_waits_for_a_slot_when_too_much_is_pending(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(streams.emit, "current_event", lambda: EVENT)
+    release = threading.Event()
+
+    async def run() -> list[bool]:
+        emitter = emitter_with(InFlight())
+        for _ in range(2):
+            await emitter.before_commit(lambda: release.wait(5))
+        third = asyncio.ensure_future(emitter.before_commit(lambda: None))
+        await asyncio.sleep(0.05)
+        waited = [third.done()]
+        release.set()
+        await third
+        return [*waited, third.done()]
+
+    assert asyncio.run(run()) == [False, True]

@@ -98,3 +98,12 @@ def test_the_same_pages_give_the_same_bytes_and_others_do_not() -> None:
 )
 def test_a_number_is_written_short(value: float, written: bytes) -> None:
     assert pdf.number(value) == written
+
+
+def test_line_ends_in_the_information_read_back_unchanged() -> None:
+    info = pdf.Info("a\r\nb\rc", "s", "a", "c", "D:20260302100000+00'00'", "fr")
+
+    metadata = read(pdf.document([page("x")], 595, 842, info)).metadata
+
+    assert metadata is not None
+    assert metadata.title == "a\r\nb\rc"
