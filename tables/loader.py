@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from contracts.errors import TransientError
 
@@ -78,31 +78,38 @@ def load(
     value deletes its key, as a tombstone does on a compacted topic. The load
     fails when the broker gives nothing for `stall_timeout` seconds.
     """
-    consumer = Consumer(
-        {
-            **config,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            # The end of a partition is where a fetch finds no more records.
-            # The offsets the broker lists are not used: the embedded broker
-            # gives the last batch's first offset plus one as the end.
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-            # An empty partition's end is known from the first fetch's answer,
-            # which the broker would otherwise hold back for half a second.
-            "fetch.wait.max.ms": 10,
-            # What librdkafka fetches ahead stays within 16 MiB, so that the
-            # load fits the worker's memory beside the tables' own caches.
-            "queued.max.messages.kbytes": 8 * 2**10,
-            "fetch.max.bytes": 8 * 2**20,
-            "max.partition.fetch.bytes": 2 * 2**20,
-        }
-    )
+    try:
+        consumer = Consumer(_settings(config))
+    except KafkaException as exc:
+        raise LoadError(f"cannot read the changelogs: {exc}") from exc
     try:
         targets = {(p.topic, p.partition): p.database for p in partitions}
         return _Load(consumer, targets, new_batch).run(stall_timeout)
+    except KafkaException as exc:
+        raise LoadError(f"cannot read the changelogs: {exc}") from exc
     finally:
         consumer.close()
+
+
+def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        **config,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        # The end of a partition is where a fetch finds no more records.
+        # The offsets the broker lists are not used: the embedded broker
+        # gives the last batch's first offset plus one as the end.
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+        # An empty partition's end is known from the first fetch's answer,
+        # which the broker would otherwise hold back for half a second.
+        "fetch.wait.max.ms": 10,
+        # What librdkafka fetches ahead stays within 16 MiB, so that the
+        # load fits the worker's memory beside the tables' own caches.
+        "queued.max.messages.kbytes": 8 * 2**10,
+        "fetch.max.bytes": 8 * 2**20,
+        "max.partition.fetch.bytes": 2 * 2**20,
+    }
 
 
 class _Load:

@@ -140,3 +140,14 @@ def test_a_store_loads_a_partition_once_and_recovery_starts_past_it(
     assert store.persisted_offset(TP(changelog, 1)) == 1
     assert store.persisted_offset(TP(changelog, 0)) == -1
     assert dict(store._db_for_partition(1).items()) == {b"k1": b"a", b"k2": b"b"}
+
+
+def test_a_client_refusing_its_configuration_is_a_load_error(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "p0.db")
+
+    with pytest.raises(loader.LoadError, match="cannot read the changelogs"):
+        loader.load(
+            {"bootstrap.servers": "127.0.0.1:9", "group.id": "x", "no.such": 1},
+            [loader.Partition("some-changelog", 0, db)],
+            raw_batch,
+        )
