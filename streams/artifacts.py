@@ -192,7 +192,8 @@ def _make_directories(directory: Path) -> list[Path]:
     while not current.exists():
         missing.append(current)
         current = current.parent
-    directory.mkdir(parents=True, exist_ok=True)
+    if missing:
+        directory.mkdir(parents=True, exist_ok=True)
     # A new directory is durable only once the entry in its parent is synced.
     return [created.parent for created in missing]
 

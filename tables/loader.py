@@ -78,17 +78,15 @@ def load(
     value deletes its key, as a tombstone does on a compacted topic. The load
     fails when the broker gives nothing for `stall_timeout` seconds.
     """
+    targets = {(p.topic, p.partition): p.database for p in partitions}
     try:
         consumer = Consumer(_settings(config))
+        try:
+            return _Load(consumer, targets, new_batch).run(stall_timeout)
+        finally:
+            consumer.close()
     except KafkaException as exc:
         raise LoadError(f"cannot read the changelogs: {exc}") from exc
-    try:
-        targets = {(p.topic, p.partition): p.database for p in partitions}
-        return _Load(consumer, targets, new_batch).run(stall_timeout)
-    except KafkaException as exc:
-        raise LoadError(f"cannot read the changelogs: {exc}") from exc
-    finally:
-        consumer.close()
 
 
 def _settings(config: Mapping[str, Any]) -> dict[str, Any]:

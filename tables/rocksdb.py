@@ -24,6 +24,7 @@ import rocksdict
 from faust.stores import rocksdb
 from faust.types import TP, CollectionT
 
+from streams.admin import client_config
 from tables import loader
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,9 @@ class Store(rocksdb.Store):
             f"{url.host}:{url.port or 9092}" for url in self.app.conf.broker
         )
         return {
-            "bootstrap.servers": servers,
+            **client_config(servers),
             # Required by librdkafka, never joined: partitions are assigned.
             "group.id": f"{self.app.conf.id}-table-loader",
-            "logger": logging.getLogger(f"{__name__}.librdkafka"),
         }
 
 
