@@ -56,10 +56,15 @@ def register(runtime: Runtime, policy: WindowPolicy) -> None:
     settings = runtime.settings
     emitter = Emitter(runtime.app, runtime.catalog, runtime.codec, runtime.metrics)
     topic = runtime.topic(runtime.catalog.aggregation)
-    # Keyed by partition: a tick closes what its own partition holds.
-    shelves = declare_table(runtime.app, "windows", Shelf, settings.partitions)
+    # Keyed by partition: a tick closes what its own partition holds. In the
+    # configured store, like the ledger and registry, so that a new owner
+    # reads these changelogs in bulk to their end (`tables.rocksdb`).
+    store = settings.table_store
+    shelves = declare_table(
+        runtime.app, "windows", Shelf, settings.partitions, store=store
+    )
     closed = declare_table(
-        runtime.app, "closed-windows", ClosedWindow, settings.partitions
+        runtime.app, "closed-windows", ClosedWindow, settings.partitions, store=store
     )
 
     async def step(origin: Origin, headers: Headers) -> None:
