@@ -97,12 +97,11 @@ def register(runtime: Runtime, policy: WindowPolicy) -> None:
             await run_step(event, step, emitter)
 
     async def tick() -> None:
-        value = runtime.codec.encode(aggregation.tick(utcnow()))
-        key = aggregation.TICK_KEY.encode()
         # Not awaited for its acknowledgement: a lost tick is made up by the next.
         try:
-            for partition in range(settings.partitions):
-                await topic.send(key=key, value=value, partition=partition)
+            await emitter.to_every_window_partition(
+                aggregation.tick(utcnow()), aggregation.TICK_KEY, settings.partitions
+            )
         except Exception:
             log.warning("cannot send window ticks, next try later", exc_info=True)
 

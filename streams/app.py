@@ -17,6 +17,7 @@ from streams.codec import Codec
 from streams.detector import Deadlines, Detector, detector_interval
 from streams.emit import Emitter
 from streams.metrics import Metrics
+from streams.outputs import Outputs, outputs_config
 from streams.scheduler import JobScheduler, RedisScheduler
 from streams.settings import Settings
 from streams.topics import Catalog, TopicSpec
@@ -60,7 +61,7 @@ class Runtime:
 def create_app(settings: Settings) -> faust.App:
     """A Faust app configured from `settings`, with nothing registered yet."""
     catalog = Catalog(settings)
-    return App(
+    app = App(
         catalog.app_id,
         broker=f"kafka://{settings.broker}",
         store="memory://",
@@ -88,6 +89,8 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         broker_commit_interval=COMMIT_INTERVAL_SECONDS,
     )
+    app.outputs = Outputs(outputs_config(settings))
+    return app
 
 
 def build(settings: Settings) -> Runtime:

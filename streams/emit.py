@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import faust
 from faust.exceptions import ProducerSendError
@@ -34,7 +34,8 @@ from contracts.outcome import Outcome
 from streams.codec import Codec
 from streams.inbound import Headers, failed_trace_id
 from streams.metrics import Metrics
-from streams.topics import Catalog, TopicSpec
+from streams.outputs import Outputs
+from streams.topics import Catalog
 from streams.transport import InFlight, acknowledged
 
 log = logging.getLogger(__name__)
@@ -60,21 +61,19 @@ class Emitter:
         self._work_slots = asyncio.Semaphore(MAX_PENDING_WORK)
         self._codec = codec
         self._metrics = metrics
+        self._outputs: Outputs = app.outputs  # type: ignore[attr-defined]
         self._routes = {
-            "jobs": (self._topic(app, catalog.jobs), "contract_key"),
-            "contracts": (self._topic(app, catalog.contracts), "contract_id"),
-            "audits": (self._topic(app, catalog.audit), "audit_id"),
-            "notifications": (
-                self._topic(app, catalog.notifications),
-                "notification_id",
-            ),
-            "payment_blocks": (self._topic(app, catalog.payment_blocks), "scope"),
+            "jobs": (catalog.jobs.name, "contract_key"),
+            "contracts": (catalog.contracts.name, "contract_id"),
+            "audits": (catalog.audit.name, "audit_id"),
+            "notifications": (catalog.notifications.name, "notification_id"),
+            "payment_blocks": (catalog.payment_blocks.name, "scope"),
         }
-        self._states = self._topic(app, catalog.assignment_states)
-        self._previews = self._topic(app, catalog.previews)
-        self._dlq = self._topic(app, catalog.dlq)
-        self._windows = self._topic(app, catalog.aggregation)
-        self._links = self._topic(app, catalog.bundle_links)
+        self._states = catalog.assignment_states.name
+        self._previews = catalog.previews.name
+        self._dlq = catalog.dlq.name
+        self._windows = catalog.aggregation.name
+        self._links = catalog.bundle_links.name
 
     async def emit(
         self, outcome: Outcome, headers: Headers, state: LedgerEntry | None = None
@@ -97,16 +96,9 @@ class Emitter:
             await self._send_all(sends, headers)
             self._metrics.sent(outcome, datetime.now(UTC))
             return []
-        outputs = [
-            cast(
-                asyncio.Future[Any],
-                await topic.send(
-                    key=key.encode(),
-                    value=self._codec.encode(record),
-                    headers=headers,
-                    force=True,
-                ),
-            )
+        send = self._outputs.send
+        outputs: list[asyncio.Future[Any]] = [
+            await send(topic, key.encode(), self._codec.encode(record), headers)
             for topic, key, record in sends
         ]
         message = event.message
@@ -164,6 +156,14 @@ class Emitter:
         """Send what the aggregation policy holds under each record's group."""
         await self._send_all([(self._windows, r.group, r) for r in records], headers)
 
+    async def to_every_window_partition(
+        self, record: WindowInput, key: str, partitions: int
+    ) -> None:
+        """Send `record` to each partition of the windows' topic; no ack awaited."""
+        raw_key, value = key.encode(), self._codec.encode(record)
+        for partition in range(partitions):
+            await self._outputs.send(self._windows, raw_key, value, None, partition)
+
     async def links(self, records: Iterable[BundleLink], headers: Headers) -> None:
         """Send bundle links under each assignment's id, as `assignments` keys it."""
         await self._send_all(
@@ -184,7 +184,7 @@ class Emitter:
         self._metrics.dead_letter(letter.reason_code)
 
     async def _send_all(
-        self, sends: Iterable[tuple[faust.TopicT, str, Record]], headers: Headers
+        self, sends: Iterable[tuple[str, str, Record]], headers: Headers
     ) -> None:
         pending = [
             (topic, key.encode(), self._codec.encode(r)) for topic, key, r in sends
@@ -192,7 +192,7 @@ class Emitter:
         delay = SEND_RETRY_FIRST_SECONDS
         while pending:
             futures = [
-                await topic.send(key=key, value=value, headers=headers, force=True)
+                await self._outputs.send(topic, key, value, headers)
                 for topic, key, value in pending
             ]
             results = await asyncio.gather(*futures, return_exceptions=True)
@@ -213,10 +213,6 @@ class Emitter:
             pending = [send for send, _ in failed]
             await asyncio.sleep(delay)
             delay = min(delay * 2, SEND_RETRY_MAX_SECONDS)
-
-    @staticmethod
-    def _topic(app: faust.App, spec: TopicSpec) -> faust.TopicT:
-        return app.topic(spec.name, key_serializer="raw", value_serializer="raw")
 
 
 # Steps started by `after_acks`, held until they finish: the loop keeps only

@@ -25,6 +25,7 @@ from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 
 from streams.flow import ContractflowApp
+from streams.outputs import Outputs
 
 # Long enough not to spin on idle partitions, short against the 100 ms p99
 # latency target of the two stages.
@@ -108,6 +109,15 @@ class App(ContractflowApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.in_flight = InFlight()
+        # The stages' output producer, set by `streams.app.create_app`.
+        self.outputs: Outputs | None = None
+
+    async def on_stop(self) -> None:
+        """Stop the consumer (its last commit waits for outputs), then the
+        output producer."""
+        await super().on_stop()
+        if self.outputs is not None:
+            await self.outputs.close()
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
