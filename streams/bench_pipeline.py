@@ -28,6 +28,7 @@ from streams.bench_load import (
 from streams.bench_procs import (
     READY_LINE,
     STALL_SECONDS,
+    cpu_seconds,
     peak_rss_mb,
     profiling,
     running_workers,
@@ -98,7 +99,7 @@ def measure_pipeline(
             def alive() -> bool:
                 return all(child.running() for child in children)
 
-            run = _backlog(settings, watcher, work.bulk, alive, profile, children[0])
+            run = _backlog(settings, watcher, work.bulk, alive, profile, children)
             if paced_seconds > 0 and run.throughput.rate:
                 rate = run.throughput.rate * PACED_SHARE
                 paced = _paced(
@@ -118,14 +119,16 @@ def _backlog(
     events: list[dict[str, Any]],
     alive: Callable[[], bool],
     profile: Profile | None,
-    first: ChildProcess,
+    children: list[ChildProcess],
 ) -> PipelineRun:
     """Produce every event at once, then read until each has its contract."""
     topic = Catalog(settings).assignments.name
+    cpu_before = _cpu_seconds(children)
     accepted = _stamped(events, produce_json(settings, topic, events, "assignment_id"))
     output, seconds = (profile.output, profile.seconds) if profile else (None, 0.0)
-    with profiling(first, output, seconds):
+    with profiling(children[0], output, seconds):
         watcher.wait_for(len(events), stall=STALL_SECONDS, alive=alive)
+    cpu_after = _cpu_seconds(children)
     stamps = [stamp for stamp, _ in watcher.outputs.first_seen.values()]
     backlog = latency("backlog", accepted, issued_by_triple(watcher.outputs))
     dead = watcher.outputs.dead_letters
@@ -135,9 +138,20 @@ def _backlog(
         count=len(stamps),
         rate=rate_between(stamps),
         steady_rate=steady_rate(stamps),
+        cpu_ms_per_item=(
+            (cpu_after - cpu_before) * 1000 / len(stamps)
+            if cpu_before is not None and cpu_after is not None and stamps
+            else None
+        ),
         note=f"{dead} dead letters" if dead else "",
     )
     return PipelineRun(throughput, [backlog] if backlog else [])
+
+
+def _cpu_seconds(children: list[ChildProcess]) -> float | None:
+    """The CPU time of all `children` so far, or None if one cannot be read."""
+    times = [cpu_seconds(child) for child in children]
+    return None if None in times else sum(t for t in times if t is not None)
 
 
 def _paced(

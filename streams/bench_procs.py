@@ -8,6 +8,7 @@ started it, whatever happens in between.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import time
@@ -82,6 +83,19 @@ def wait_for_line(
         if time.monotonic() > deadline:
             raise BenchError(f"{child.name} did not log {line!r} within {timeout:g}s")
         time.sleep(POLL_SECONDS)
+
+
+def cpu_seconds(child: ChildProcess) -> float | None:
+    """Return the CPU time the child has used so far (user and system), in s."""
+    if child.pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{child.pid}/stat").read_text()
+    except OSError:
+        return None
+    # The fields after the command name, which is in parentheses.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(child: ChildProcess) -> float | None:

@@ -31,6 +31,8 @@ class Throughput:
     steady_rate: float | None = None
     peak_rss_mb: float | None = None
     ready_seconds: float | None = None
+    # Worker CPU time (all its threads) per output while the backlog ran.
+    cpu_ms_per_item: float | None = None
     note: str = ""
 
     @property
@@ -249,6 +251,7 @@ def _pipeline_table(result: BenchResult) -> str:
         ["contracts issued", f"{run.count:,}"],
         ["throughput, first to last contract", _rate(run.rate, run.unit)],
         ["throughput, middle 80 % of contracts", _rate(run.steady_rate, run.unit)],
+        ["worker CPU per contract, backlog", _cpu(run.cpu_ms_per_item)],
         ["worker peak RSS", _megabytes(run.peak_rss_mb)],
         ["worker start to ready", _seconds(run.ready_seconds)],
     ]
@@ -341,6 +344,10 @@ def _rate(value: float | None, unit: str) -> str:
 
 def _megabytes(value: float | None) -> str:
     return f"{value:,.0f} MiB" if value is not None else "-"
+
+
+def _cpu(value: float | None) -> str:
+    return f"{value:,.2f} ms" if value is not None else "-"
 
 
 def _seconds(value: float | None) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from contracts.keys import contract_id
 from contracts.models import Document
 from streams.bench_baselines import Progress, read_progress
 from streams.bench_load import issued_entry, registry_records, triple, workload
+from streams.bench_procs import cpu_seconds, wait_for_line
 from streams.bench_report import (
     BenchResult,
     Latency,
@@ -28,6 +31,7 @@ from streams.bench_report import (
     summary,
     to_json,
 )
+from streams.devstack import ChildProcess
 
 DOCUMENT = Document(
     uri="file:///artifacts/ab/abcd.pdf",
@@ -220,3 +224,20 @@ def test_a_baseline_reports_its_progress_through_a_file(tmp_path: Path) -> None:
     assert written is not None
     assert written["count"] == 3
     assert written["first"] <= written["last"]
+
+
+def test_cpu_seconds_reads_what_a_busy_child_has_used(tmp_path: Path) -> None:
+    burn = "import time\nend = time.process_time() + 0.3\n" + (
+        "while time.process_time() < end: pass\nprint('burnt', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    child = ChildProcess("burn", [sys.executable, "-c", burn], tmp_path / "burn.log")
+    child.start()
+    try:
+        wait_for_line(child, "burnt", time.monotonic())
+        used = cpu_seconds(child)
+    finally:
+        child.kill()
+
+    assert used is not None
+    assert 0.3 <= used < 5
