@@ -73,7 +73,11 @@ def register(runtime: Runtime) -> None:
         sent = await emitter.emit(outcome, headers, state=decision.entry)
         await emitter.to_windows(held, headers)
         if _accepted_now(before, decision.entry):
-            await runtime.detector.expect(scope)
+            # The deadline goes to Redis with others; the entry (which says
+            # accepted, so a replay would not set it) and the commit wait.
+            deadline = await runtime.detector.expect(scope)
+            emitter.hold(deadline)
+            sent = [*sent, deadline]
         if decision.entry is not None:
             runtime.ledger.put(scope, decision.entry, after=sent)
         if decision.duplicate:

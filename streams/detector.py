@@ -28,6 +28,7 @@ from contracts.keys import contract_id
 from contracts.lifecycle import LedgerEntry
 from contracts.models import Contract, ContractStatus
 from contracts.outcome import NOTHING, Outcome
+from streams.batching import Batches
 from streams.emit import Emitter
 from streams.scheduler import RedisScheduler, SchedulerUnavailableError
 from streams.web import Readiness
@@ -40,9 +41,29 @@ StateLookup = Callable[[str], LedgerEntry | None]
 ContractLookup = Callable[[str], Contract | None]
 
 CLAIM_BATCH = 200
+# Deadlines, or settlements, waiting for their batch's round trip, at most;
+# past that (Redis does not answer), the stage waits too.
+MAX_QUEUED = 1000
+# How long a deadline or a settlement waits for others to share its round
+# trip. Nothing a user sees waits for it: only a ledger entry's changelog
+# record and the commit (once a second) wait for a deadline.
+LINGER_SECONDS = 0.02
 REDIS = "redis"
 WAIT_FIRST_SECONDS = 0.2
 WAIT_MAX_SECONDS = 5.0
+
+# KEYS: parked, processing, payloads. ARGV: scope, due time, scope, due time...
+# Sets each scope's deadline unless it has one already or is being checked.
+_EXPECT = """
+for i = 1, #ARGV, 2 do
+  local scope = ARGV[i]
+  if not redis.call('ZSCORE', KEYS[2], scope) then
+    redis.call('HSETNX', KEYS[3], scope, scope)
+    redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], scope)
+  end
+end
+return 1
+"""
 
 # KEYS: parked, processing, payloads, warned. ARGV: scope.
 # Marks a claimed deadline warned; 0 when the generator settled it meanwhile.
@@ -79,9 +100,13 @@ class Deadlines(RedisScheduler):
         super().__init__(url, namespace)
         self._all_keys = [*self._keys, f"{namespace}:warned"]
 
-    async def expect(self, scope: str, due_at: float) -> None:
-        """Set the deadline of `scope`, unless it has one already."""
-        await self.park(scope.encode(), scope, due_at)
+    async def expect(self, deadlines: Iterable[tuple[str, float]]) -> None:
+        """Set the deadline of each (scope, due time), unless it has one."""
+        args: list[str] = []
+        for scope, due_at in deadlines:
+            args += (scope, repr(due_at))
+        if args:
+            await self._run("expect", _EXPECT, args)
 
     async def warned(self, scopes: Iterable[str]) -> set[str]:
         """Return those of `scopes` that were warned about and not resolved."""
@@ -131,13 +156,22 @@ class Detector:
         self._grace = grace
         self._lease = lease_seconds
         self._clock = clock
-
-    async def expect(self, scope: str) -> None:
-        """Start the grace period of an assignment just accepted."""
-        due_at = self._clock() + self._grace.total_seconds()
-        await self._patiently(
-            "set a deadline", lambda: self._deadlines.expect(scope, due_at)
+        self._expecting = Batches(
+            self._set_deadlines, limit=MAX_QUEUED, linger=LINGER_SECONDS
         )
+        self._settling = Batches(
+            self._settle_deadlines, limit=MAX_QUEUED, linger=LINGER_SECONDS
+        )
+
+    async def expect(self, scope: str) -> asyncio.Future[None]:
+        """Start the grace period of an assignment just accepted.
+
+        Deadlines go to Redis in batches; the future resolves once this one
+        is there. Whatever depends on it (the ledger entry, the commit) waits
+        for the future.
+        """
+        due_at = self._clock() + self._grace.total_seconds()
+        return await self._expecting.add((scope, due_at))
 
     async def resolutions(self, contract: Contract, scopes: list[str]) -> Outcome:
         """The notices owed for `scopes`, warned about before `contract` came."""
@@ -155,6 +189,15 @@ class Detector:
 
     async def settle(self, scopes: list[str]) -> None:
         """Forget the deadlines of `scopes`, whose contract is out."""
+        settled = [await self._settling.add(scope) for scope in scopes]
+        await asyncio.gather(*settled)
+
+    async def _set_deadlines(self, deadlines: list[tuple[str, float]]) -> None:
+        await self._patiently(
+            "set deadlines", lambda: self._deadlines.expect(deadlines)
+        )
+
+    async def _settle_deadlines(self, scopes: list[str]) -> None:
         await self._patiently(
             "settle deadlines", lambda: self._deadlines.settle(scopes)
         )

@@ -125,8 +125,15 @@ class Emitter:
         await self._work_slots.acquire()
         future = loop.run_in_executor(None, work)
         future.add_done_callback(lambda _: self._work_slots.release())
-        self._in_flight.add(event.message.tp, event.message.offset, [future])
+        self.hold(future)
         return future
+
+    def hold(self, future: asyncio.Future[Any]) -> None:
+        """Inside an agent, the current event is not done before `future` is,
+        and if it fails, the worker stops as for a refused output."""
+        event = current_event()
+        if event is not None:
+            self._in_flight.add(event.message.tp, event.message.offset, [future])
 
     async def wait_for_acks(self) -> None:
         """Wait until this event's outputs, and those of the events before it
