@@ -13,8 +13,8 @@ retried by librdkafka is written once and records of one partition stay in
 the order they were sent. Keys are hashed with murmur2, as the Java client
 and aiokafka do, so a keyed record lands where other clients put its key.
 
-Table changelogs still go through Faust's producer; a changelog record waits
-for the outputs it follows (`tables.typed`), so the two never race.
+Table changelog records go out through it too (`tables.typed`), each once
+the outputs it follows are acknowledged.
 """
 
 from __future__ import annotations
@@ -94,24 +94,36 @@ class Outputs:
         future rather than raising, so every caller handles refusals in one
         place. While librdkafka's queue is full, this waits for room.
         """
+        while True:
+            try:
+                return self.send_now(topic, key, value, headers, partition)
+            except BufferError:
+                await asyncio.sleep(QUEUE_FULL_WAIT_SECONDS)
+
+    def send_now(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+    ) -> asyncio.Future[None]:
+        """`send` for a caller that cannot wait: raises BufferError if
+        librdkafka's queue is full. Call it on the event loop."""
         producer = self._started()
         assert self._loop is not None
         future: asyncio.Future[None] = self._loop.create_future()
         report = partial(self._on_delivery, future)
         extra = {} if partition is None else {"partition": partition}
-        while True:
-            try:
-                producer.produce(
-                    topic, value, key, headers=headers, on_delivery=report, **extra
-                )
-            except BufferError:
-                await asyncio.sleep(QUEUE_FULL_WAIT_SECONDS)
-                continue
-            except KafkaException as error:
-                future.set_exception(
-                    OutputRefusedError(f"{topic} refused a record: {error}")
-                )
-            return future
+        try:
+            producer.produce(
+                topic, value, key, headers=headers, on_delivery=report, **extra
+            )
+        except KafkaException as error:
+            future.set_exception(
+                OutputRefusedError(f"{topic} refused a record: {error}")
+            )
+        return future
 
     def pending(self) -> int:
         """Records handed to librdkafka and not yet acknowledged or failed."""

@@ -41,7 +41,11 @@ class InFlight:
         self._pending: defaultdict[TP, deque[tuple[int, Output]]] = defaultdict(deque)
 
     def add(self, tp: TP, offset: int, outputs: Iterable[Output]) -> None:
-        """Record outputs of the input at `offset` of `tp`, in processing order."""
+        """Record outputs of the input at `offset` of `tp`.
+
+        Mostly in processing order; a changelog record comes later, under the
+        offset of the input whose write it carries.
+        """
         pending = self._pending[tp]
         pending.extend((offset, output) for output in outputs)
         # Acknowledged ones leave at once, so the queue only holds the tail.
@@ -49,24 +53,26 @@ class InFlight:
             pending.popleft()
 
     async def through(self, tp: TP, offset: int) -> None:
-        """Wait for every output of inputs up to `offset` of `tp`.
+        """Wait for every output of inputs up to `offset` of `tp`, including
+        those recorded while waiting (a changelog record released by an ack).
 
         Raises ProducerSendError if the broker refused one of them; it stays
         recorded, so no later wait passes over it either.
         """
         pending = self._pending.get(tp)
-        if not pending:
-            return
-        waiting = [output for at, output in pending if at <= offset]
-        results = await asyncio.gather(*waiting, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise ProducerSendError(
-                    f"an output of {tp.topic}/{tp.partition} up to offset "
-                    f"{offset} was not acknowledged: {result!r}"
-                ) from result
-        while pending and pending[0][0] <= offset and acknowledged(pending[0][1]):
-            pending.popleft()
+        while pending:
+            waiting = [output for at, output in pending if at <= offset]
+            results = await asyncio.gather(*waiting, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise ProducerSendError(
+                        f"an output of {tp.topic}/{tp.partition} up to offset "
+                        f"{offset} was not acknowledged: {result!r}"
+                    ) from result
+            while pending and pending[0][0] <= offset and acknowledged(pending[0][1]):
+                pending.popleft()
+            if all(acknowledged(output) for at, output in pending if at <= offset):
+                return
 
 
 def acknowledged(output: Output) -> bool:

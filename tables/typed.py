@@ -8,8 +8,8 @@ event, seeing that state, would not send them again. So the new value is
 visible to reads at once, but its changelog record goes out only once the
 outputs it follows are acknowledged, in the order the writes were made on
 their partition. The commit of an offset waits for those outputs too
-(`streams.transport`), and Faust flushes the producer before it commits, so
-these records are on their way before the offset counts as done.
+(`streams.transport`), and for the changelog records of the writes its
+events made, which leave through the stages' output producer.
 """
 
 from __future__ import annotations
@@ -17,16 +17,18 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
 import faust
 from faust.streams import current_event
+from faust.types import TP
 
 from contracts.models import Record
-from streams.transport import acknowledged
+from streams.outputs import OutputRefusedError, Outputs
+from streams.transport import InFlight, acknowledged
 from tables.rocksdb import SCHEME
 
 R = TypeVar("R", bound=Record)
@@ -41,6 +43,8 @@ RAW_SCHEMA: faust.Schema = faust.Schema(
 class _Write:
     """A changelog record held back until the outputs it follows are acked."""
 
+    tp: TP
+    offset: int
     partition: int
     key: bytes
     value: bytes
@@ -52,13 +56,21 @@ class _Write:
         return all(acknowledged(output) for output in self.outputs)
 
 
-class TypedTable(Generic[R]):
-    """Reads and writes records of one model in a table of raw bytes."""
+Send = Callable[[_Write], None]
 
-    def __init__(self, table: Any, model: type[R]) -> None:
+
+class TypedTable(Generic[R]):
+    """Reads and writes records of one model in a table of raw bytes.
+
+    Released changelog records go to `send`; by default Faust's own
+    changelog producer sends them.
+    """
+
+    def __init__(self, table: Any, model: type[R], send: Send | None = None) -> None:
         self._table = table
         self._model = model
         self._held: defaultdict[Any, deque[_Write]] = defaultdict(deque)
+        self._send = send or self._send_with_faust
 
     def get(self, key: str) -> R | None:
         raw = self._table.get(key.encode())
@@ -82,15 +94,26 @@ class TypedTable(Generic[R]):
         message = event.message
         self._table.data[raw_key] = value
         held = self._held[message.tp]
-        held.append(_Write(message.partition, raw_key, value, tuple(after)))
+        held.append(
+            _Write(
+                message.tp,
+                message.offset,
+                message.partition,
+                raw_key,
+                value,
+                tuple(after),
+            )
+        )
         for output in held[-1].outputs:
             output.add_done_callback(partial(self._release, held))
         self._release(held)
 
     def _release(self, held: deque[_Write], *_: object) -> None:
         while held and held[0].ready():
-            write = held.popleft()
-            self._table.send_changelog(write.partition, write.key, write.value)
+            self._send(held.popleft())
+
+    def _send_with_faust(self, write: _Write) -> None:
+        self._table.send_changelog(write.partition, write.key, write.value)
 
     def __len__(self) -> int:
         return len(self._table)
@@ -129,7 +152,38 @@ def declare_table(
         # A copy: Faust's RocksDB store takes keys out of the mapping it gets.
         options=dict(ROCKSDB_OPTIONS) if store == "rocksdb" else None,
     )
-    return TypedTable(table, model)
+    outputs: Outputs | None = getattr(app, "outputs", None)
+    in_flight: InFlight | None = getattr(app, "in_flight", None)
+    if outputs is None or in_flight is None:
+        return TypedTable(table, model)
+    topic = table.changelog_topic.get_topic_name()
+    return TypedTable(table, model, ChangelogSender(outputs, in_flight, topic))
+
+
+class ChangelogSender:
+    """Sends released changelog records with the stages' output producer.
+
+    The commit of the event that made a write waits for its changelog record
+    as it waits for the event's outputs (`streams.transport`): the record is
+    recorded against that event's partition and offset when it leaves.
+    """
+
+    def __init__(self, outputs: Outputs, in_flight: InFlight, topic: str) -> None:
+        self._outputs = outputs
+        self._in_flight = in_flight
+        self._topic = topic
+
+    def __call__(self, write: _Write) -> None:
+        try:
+            sent = self._outputs.send_now(
+                self._topic, write.key, write.value, partition=write.partition
+            )
+        except BufferError as error:
+            # Called back, not awaited: it cannot wait for room. The commit
+            # then fails and the event is processed again after a restart.
+            sent = asyncio.get_running_loop().create_future()
+            sent.set_exception(OutputRefusedError(f"{self._topic}: {error}"))
+        self._in_flight.add(write.tp, write.offset, [sent])
 
 
 def reset_local_tables(app: faust.App) -> None:

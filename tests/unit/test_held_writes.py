@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from faust.exceptions import ProducerSendError
+from faust.types import TP
 
 import tables.typed
 from contracts.models import Record
 from streams.emit import after_acks
-from tables.typed import TypedTable
+from streams.outputs import Outputs
+from streams.transport import InFlight
+from tables.typed import ChangelogSender, TypedTable
+
+JOBS = TP(topic="jobs", partition=3)
 
 
 class Note(Record):
@@ -21,8 +27,9 @@ class Note(Record):
 
 @dataclass
 class _Message:
-    tp: tuple[str, int]
+    tp: TP
     partition: int
+    offset: int = 41
 
 
 @dataclass
@@ -49,7 +56,7 @@ class FakeTable:
 
 @pytest.fixture
 def in_event(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    event = _Event(_Message(("jobs", 3), 3))
+    event = _Event(_Message(JOBS, 3))
     monkeypatch.setattr(tables.typed, "current_event", lambda: event)
     yield
 
@@ -171,5 +178,70 @@ def test_a_step_after_acks_never_starts_if_an_output_is_refused() -> None:
         await asyncio.sleep(0.01)
 
         assert ran == []
+
+    run(body)
+
+
+class FakeOutputs:
+    """Hands out a future per record, or refuses when its queue is full."""
+
+    def __init__(self, full: bool = False) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None, int | None]] = []
+        self.futures: list[asyncio.Future[None]] = []
+        self.full = full
+
+    def send_now(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Any = None,
+        partition: int | None = None,
+    ) -> asyncio.Future[None]:
+        if self.full:
+            raise BufferError("Local: Queue full")
+        assert key is not None
+        self.sent.append((topic, key, value, partition))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
+def sender_table(outputs: FakeOutputs, in_flight: InFlight) -> TypedTable[Note]:
+    sender = ChangelogSender(cast(Outputs, outputs), in_flight, "app-notes-changelog")
+    return TypedTable(FakeTable(), Note, sender)
+
+
+@pytest.mark.usefixtures("in_event")
+def test_the_commit_of_a_write_waits_for_its_changelog_record() -> None:
+    async def body() -> None:
+        outputs, in_flight = FakeOutputs(), InFlight()
+        table = sender_table(outputs, in_flight)
+        output: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        in_flight.add(JOBS, 41, [output])
+
+        table.put("k", Note(text="one"), after=[output])
+        commit = asyncio.ensure_future(in_flight.through(JOBS, 41))
+        output.set_result(None)
+        await asyncio.sleep(0.01)
+
+        assert outputs.sent == [("app-notes-changelog", b"k", b'{"text":"one"}', 3)]
+        assert not commit.done()
+        outputs.futures[0].set_result(None)
+        await asyncio.wait_for(commit, 1)
+
+    run(body)
+
+
+@pytest.mark.usefixtures("in_event")
+def test_a_changelog_record_with_no_room_fails_the_commit() -> None:
+    async def body() -> None:
+        in_flight = InFlight()
+        table = sender_table(FakeOutputs(full=True), in_flight)
+
+        table.put("k", Note(text="one"))
+
+        with pytest.raises(ProducerSendError, match="Queue full"):
+            await in_flight.through(JOBS, 41)
 
     run(body)

@@ -157,3 +157,32 @@ def test_work_waits_for_a_slot_when_too_much_is_pending(
         return [*waited, third.done()]
 
     assert asyncio.run(run()) == [False, True]
+
+
+def test_a_commit_waits_for_an_output_recorded_while_it_waits() -> None:
+    # A changelog record leaves when the output it follows is acked, and is
+    # recorded under the offset of the event that made the write.
+    async def run() -> list[str]:
+        loop = asyncio.get_running_loop()
+        output: asyncio.Future[Any] = loop.create_future()
+        changelog: asyncio.Future[Any] = loop.create_future()
+        in_flight = InFlight()
+        in_flight.add(JOBS, 12, [output])
+        in_flight.add(JOBS, 13, [loop.create_future()])
+        output.add_done_callback(lambda _: in_flight.add(JOBS, 12, [changelog]))
+        seen: list[str] = []
+
+        async def commit() -> None:
+            await in_flight.through(JOBS, 12)
+            seen.append("committed")
+
+        task = asyncio.ensure_future(commit())
+        await asyncio.sleep(0.01)
+        output.set_result("ack")
+        await asyncio.sleep(0.01)
+        seen.append("output acked")
+        changelog.set_result("ack")
+        await asyncio.wait_for(task, 1)
+        return seen
+
+    assert asyncio.run(run()) == ["output acked", "committed"]
