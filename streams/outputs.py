@@ -4,9 +4,13 @@ Under Faust, aiokafka builds, batches and sends every produce request on the
 event loop, and the stages share that loop: per contract, the producer's
 work was the largest single cost after rendering. Here a record is handed to
 librdkafka, which batches and sends it on its own threads, and `send`
-returns an asyncio future that the broker's acknowledgement resolves. A
-thread polls the producer for delivery reports and passes them to the loop
-in batches, one wake-up per poll rather than one per record.
+returns an asyncio future that the broker's acknowledgement resolves.
+
+Delivery reports are served on the event loop: each send polls for those
+that are ready, and while records are unacknowledged a task polls every few
+milliseconds. librdkafka calls back into Python for every report; on a
+thread of its own each callback had to take the interpreter lock from the
+loop, thousands of times a second.
 
 The producer is idempotent and waits for every in-sync replica, so a record
 retried by librdkafka is written once and records of one partition stay in
@@ -20,9 +24,8 @@ the outputs it follows are acknowledged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
+import time
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -37,9 +40,9 @@ from streams.topics import Catalog
 
 log = logging.getLogger(__name__)
 
-# How long the delivery thread waits for reports in one poll; it only bounds
-# how soon the thread notices that it should stop.
-POLL_SECONDS = 0.1
+# While records are unacknowledged, delivery reports are polled this often.
+# It delays acknowledgements (commits, changelog records), not the records.
+POLL_SECONDS = 0.005
 # Records wait this long for others to share a produce request. Each hop of
 # a contract (acceptance to job, job to contract) pays it once.
 LINGER_MS = 2
@@ -65,20 +68,16 @@ class OutputRefusedError(ContractflowError):
     """The broker did not acknowledge a record, or librdkafka refused it."""
 
 
-Delivery = tuple["asyncio.Future[None]", KafkaError | None]
-
-
 class Outputs:
-    """Sends records through one librdkafka producer, started on first use."""
+    """Sends records through one librdkafka producer, made on first use.
+
+    Use it from one event loop: futures are resolved on the loop that sent.
+    """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self._config = {**config, "error_cb": _on_error}
         self._producer: Producer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        # Filled by the delivery thread only, and swapped out by it.
-        self._delivered: list[Delivery] = []
+        self._poller: asyncio.Task[None] | None = None
 
     async def send(
         self,
@@ -110,19 +109,26 @@ class Outputs:
     ) -> asyncio.Future[None]:
         """`send` for a caller that cannot wait: raises BufferError if
         librdkafka's queue is full. Call it on the event loop."""
-        producer = self._started()
-        assert self._loop is not None
-        future: asyncio.Future[None] = self._loop.create_future()
-        report = partial(self._on_delivery, future)
+        if self._producer is None:
+            self._producer = Producer(self._config)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         extra = {} if partition is None else {"partition": partition}
         try:
-            producer.produce(
-                topic, value, key, headers=headers, on_delivery=report, **extra
+            self._producer.produce(
+                topic,
+                value,
+                key,
+                headers=headers,
+                on_delivery=partial(_settle, future),
+                **extra,
             )
         except KafkaException as error:
             future.set_exception(
                 OutputRefusedError(f"{topic} refused a record: {error}")
             )
+        self._producer.poll(0)
+        if self._poller is None:
+            self._poller = asyncio.ensure_future(self._poll_while_pending())
         return future
 
     def pending(self) -> int:
@@ -130,62 +136,37 @@ class Outputs:
         return 0 if self._producer is None else len(self._producer)
 
     async def close(self, timeout: float = FLUSH_SECONDS) -> None:
-        """Wait up to `timeout` for what is queued, then stop the thread."""
-        thread = self._thread
-        if thread is None:
+        """Wait up to `timeout` for the records not yet acknowledged."""
+        producer = self._producer
+        if producer is None:
             return
-        self._flush_timeout = timeout
-        self._stopping.set()
-        await asyncio.to_thread(thread.join)
-        self._thread = None
+        deadline = time.monotonic() + timeout
+        while len(producer) and time.monotonic() < deadline:
+            producer.poll(0)
+            await asyncio.sleep(POLL_SECONDS)
+        producer.poll(0)
         if self.pending():
             log.warning("%d outputs not acknowledged at stop", self.pending())
 
-    def _started(self) -> Producer:
-        if self._producer is None:
-            self._loop = asyncio.get_running_loop()
-            self._producer = Producer(self._config)
-            self._flush_timeout = FLUSH_SECONDS
-            self._thread = threading.Thread(
-                target=self._deliver, name="contractflow-outputs", daemon=True
-            )
-            self._thread.start()
-        return self._producer
-
-    def _on_delivery(
-        self, future: asyncio.Future[None], error: KafkaError | None, _: Message
-    ) -> None:
-        # Runs on the delivery thread, inside poll() or flush().
-        self._delivered.append((future, error))
-
-    def _deliver(self) -> None:
+    async def _poll_while_pending(self) -> None:
         producer = self._producer
         assert producer is not None
-        while not self._stopping.is_set():
-            producer.poll(POLL_SECONDS)
-            self._hand_over()
-        producer.flush(self._flush_timeout)
-        self._hand_over()
-
-    def _hand_over(self) -> None:
-        if not self._delivered:
-            return
-        batch, self._delivered = self._delivered, []
-        assert self._loop is not None
-        # A closed loop raises: nobody waits for these futures any more.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_settle, batch)
+        try:
+            while len(producer):
+                await asyncio.sleep(POLL_SECONDS)
+                producer.poll(0)
+        finally:
+            self._poller = None
 
 
-def _settle(batch: list[Delivery]) -> None:
-    for future, error in batch:
-        if future.done():
-            continue
-        if error is None:
-            future.set_result(None)
-        else:
-            refused = OutputRefusedError(f"output not acknowledged: {error}")
-            future.set_exception(refused)
+def _settle(future: asyncio.Future[None], error: KafkaError | None, _: Message) -> None:
+    # Called by librdkafka from poll(), on the loop that owns `future`.
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(OutputRefusedError(f"output not acknowledged: {error}"))
 
 
 def _on_error(error: KafkaError) -> None:
