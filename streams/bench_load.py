@@ -43,6 +43,7 @@ from streams.artifacts import FileArtifactStore
 from streams.codec import Codec
 from streams.scenario import Triple
 from streams.settings import Settings
+from streams.topics import Catalog
 from templates import KNOWN_TEMPLATES, load_template
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,8 @@ def produce_raw(
     # record's timestamp is taken when it is produced, and otherwise the first
     # ones of a paced run would count the producer's start in their latency.
     producer.list_topics(topic, timeout=CONNECT_SECONDS)
+    if pace is not None:
+        _warm_up(producer, settings)
     delivery = Delivery(size)
     for index, (key, value) in enumerate(pairs):
         if pace is not None:
@@ -165,14 +168,35 @@ def produce_paced(
 ) -> list[int]:
     """Produce records at `rate` per second, each on its own schedule."""
     pairs = [(str(r[key_field]).encode(), json.dumps(r).encode()) for r in records]
-    start = time.monotonic()
+    start = 0.0
 
     def pace(index: int) -> None:
+        nonlocal start
+        # The schedule starts with the first record, once the producer is up.
+        if index == 0:
+            start = time.monotonic()
         delay = start + index / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
 
     return produce_raw(settings, topic, pairs, len(pairs), pace).stamps
+
+
+def _warm_up(producer: Producer, settings: Settings) -> None:
+    """Return once the producer has sent a record, to a topic of its own.
+
+    An idempotent librdkafka producer asks for its producer id when it
+    starts; when its bootstrap connection is replaced by the broker's
+    advertised one first, it finds no broker ready and asks again 500 ms
+    later, and records produced meanwhile wait with it, their timestamps
+    already taken.
+    """
+    topic = f"{Catalog(settings).app_id}.bench-warm-up"
+    create_topic(settings, topic)
+    producer.list_topics(topic, timeout=CONNECT_SECONDS)
+    delivery = Delivery(1)
+    _send(producer, topic, b"warm-up", b"{}", partial(delivery.report, 0))
+    _flush(producer, topic, delivery)
 
 
 def _send(producer: Producer, topic: str, key: bytes, value: bytes, cb: Any) -> None:
