@@ -19,6 +19,18 @@ JOBS = TP(topic="contract.jobs", partition=2)
 OTHER = TP(topic="contract.jobs", partition=3)
 
 
+def _committing(
+    in_flight: InFlight, tp: TP, offset: int, seen: list[str]
+) -> asyncio.Task[None]:
+    """Start a commit of `offset` that notes "committed" once it may go."""
+
+    async def commit() -> None:
+        await in_flight.through(tp, offset)
+        seen.append("committed")
+
+    return asyncio.ensure_future(commit())
+
+
 def test_a_commit_waits_for_outputs_up_to_its_offset_and_not_past_it() -> None:
     async def run() -> list[str]:
         loop = asyncio.get_running_loop()
@@ -31,11 +43,7 @@ def test_a_commit_waits_for_outputs_up_to_its_offset_and_not_past_it() -> None:
         in_flight.add(OTHER, 5, [elsewhere])
         seen: list[str] = []
 
-        async def commit() -> None:
-            await in_flight.through(JOBS, 10)
-            seen.append("committed")
-
-        task = asyncio.ensure_future(commit())
+        task = _committing(in_flight, JOBS, 10, seen)
         await asyncio.sleep(0.01)
         seen.append("waiting")
         early.set_result("ack")
@@ -172,11 +180,7 @@ def test_a_commit_waits_for_an_output_recorded_while_it_waits() -> None:
         output.add_done_callback(lambda _: in_flight.add(JOBS, 12, [changelog]))
         seen: list[str] = []
 
-        async def commit() -> None:
-            await in_flight.through(JOBS, 12)
-            seen.append("committed")
-
-        task = asyncio.ensure_future(commit())
+        task = _committing(in_flight, JOBS, 12, seen)
         await asyncio.sleep(0.01)
         output.set_result("ack")
         await asyncio.sleep(0.01)
