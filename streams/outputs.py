@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # While records are unacknowledged, delivery reports are polled this often.
 # It delays acknowledgements (commits, changelog records), not the records.
 POLL_SECONDS = 0.005
+# librdkafka's "unassigned" partition: its partitioner chooses by key.
+ANY_PARTITION = -1
 # Records wait this long for others to share a produce request. Each hop of
 # a contract (acceptance to job, job to contract) pays it once.
 LINGER_MS = 2
@@ -112,15 +114,17 @@ class Outputs:
         if self._producer is None:
             self._producer = Producer(self._config)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        extra = {} if partition is None else {"partition": partition}
+        sent_headers: list[tuple[str, str | bytes | None]] | None = (
+            None if headers is None else list(headers)
+        )
         try:
             self._producer.produce(
                 topic,
                 value,
                 key,
-                headers=headers,
+                partition=ANY_PARTITION if partition is None else partition,
+                headers=sent_headers,
                 on_delivery=partial(_settle, future),
-                **extra,
             )
         except KafkaException as error:
             future.set_exception(
