@@ -55,13 +55,12 @@ class Batches(Generic[T]):
         return len(self._queued)
 
     async def _drain(self) -> None:
+        batch: list[tuple[T, asyncio.Future[None]]] = []
         try:
             while self._queued:
                 await asyncio.sleep(self._linger)
                 batch, self._queued = self._queued, []
-                if self._taken is not None:
-                    self._taken.set_result(None)
-                    self._taken = None
+                self._let_callers_in()
                 try:
                     await self._write([item for item, _ in batch])
                 except Exception as error:
@@ -72,5 +71,19 @@ class Batches(Generic[T]):
                     for _, written in batch:
                         if not written.done():
                             written.set_result(None)
+                batch = []
+        except BaseException:
+            # Cancelled, as when the loop stops: what was taken or queued is
+            # not written, and whatever waits for it fails rather than hangs.
+            for _, written in [*batch, *self._queued]:
+                written.cancel()
+            self._queued = []
+            self._let_callers_in()
+            raise
         finally:
             self._writer = None
+
+    def _let_callers_in(self) -> None:
+        if self._taken is not None:
+            self._taken.set_result(None)
+            self._taken = None

@@ -61,18 +61,21 @@ class InFlight:
         """
         pending = self._pending.get(tp)
         while pending:
-            waiting = [output for at, output in pending if at <= offset]
-            results = await asyncio.gather(*waiting, return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
+            covered = [output for at, output in pending if at <= offset]
+            for output in covered:
+                if output.done() and not acknowledged(output):
+                    reason = "cancelled" if output.cancelled() else output.exception()
                     raise ProducerSendError(
                         f"an output of {tp.topic}/{tp.partition} up to offset "
-                        f"{offset} was not acknowledged: {result!r}"
-                    ) from result
-            while pending and pending[0][0] <= offset and acknowledged(pending[0][1]):
-                pending.popleft()
-            if all(acknowledged(output) for at, output in pending if at <= offset):
+                        f"{offset} was not acknowledged: {reason!r}"
+                    ) from (None if output.cancelled() else output.exception())
+            waiting = [output for output in covered if not output.done()]
+            if not waiting:
+                while pending and pending[0][0] <= offset:
+                    pending.popleft()
                 return
+            # A refusal fails the commit at once, whatever else is pending.
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_EXCEPTION)
 
 
 def acknowledged(output: Output) -> bool:

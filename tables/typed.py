@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -49,6 +49,9 @@ class _Write:
     key: bytes
     value: bytes
     outputs: tuple[asyncio.Future[Any], ...]
+    # Resolved as the changelog record is acknowledged or refused; recorded
+    # with the event's outputs from the write on (`ChangelogSender.hold`).
+    logged: asyncio.Future[None] | None = None
 
     def ready(self) -> bool:
         # A failed output holds the write back for good: Faust then fails the
@@ -56,21 +59,21 @@ class _Write:
         return all(acknowledged(output) for output in self.outputs)
 
 
-Send = Callable[[_Write], None]
-
-
 class TypedTable(Generic[R]):
     """Reads and writes records of one model in a table of raw bytes.
 
-    Released changelog records go to `send`; by default Faust's own
-    changelog producer sends them.
+    Changelog records go out through `sender`; without one, Faust's own
+    changelog producer sends them once released, and commits do not wait
+    for them.
     """
 
-    def __init__(self, table: Any, model: type[R], send: Send | None = None) -> None:
+    def __init__(
+        self, table: Any, model: type[R], sender: ChangelogSender | None = None
+    ) -> None:
         self._table = table
         self._model = model
         self._held: defaultdict[Any, deque[_Write]] = defaultdict(deque)
-        self._send = send or self._send_with_faust
+        self._sender = sender
 
     def get(self, key: str) -> R | None:
         raw = self._table.get(key.encode())
@@ -93,27 +96,24 @@ class TypedTable(Generic[R]):
             return
         message = event.message
         self._table.data[raw_key] = value
-        held = self._held[message.tp]
-        held.append(
-            _Write(
-                message.tp,
-                message.offset,
-                message.partition,
-                raw_key,
-                value,
-                tuple(after),
-            )
+        write = _Write(
+            message.tp, message.offset, message.partition, raw_key, value, tuple(after)
         )
-        for output in held[-1].outputs:
+        if self._sender is not None:
+            self._sender.hold(write)
+        held = self._held[message.tp]
+        held.append(write)
+        for output in write.outputs:
             output.add_done_callback(partial(self._release, held))
         self._release(held)
 
     def _release(self, held: deque[_Write], *_: object) -> None:
         while held and held[0].ready():
-            self._send(held.popleft())
-
-    def _send_with_faust(self, write: _Write) -> None:
-        self._table.send_changelog(write.partition, write.key, write.value)
+            write = held.popleft()
+            if self._sender is None:
+                self._table.send_changelog(write.partition, write.key, write.value)
+            else:
+                self._sender.send(write)
 
     def __len__(self) -> int:
         return len(self._table)
@@ -164,8 +164,11 @@ class ChangelogSender:
     """Sends released changelog records with the stages' output producer.
 
     The commit of the event that made a write waits for its changelog record
-    as it waits for the event's outputs (`streams.transport`): the record is
-    recorded against that event's partition and offset when it leaves.
+    as it waits for the event's outputs (`streams.transport`). The record is
+    recorded against that event's partition and offset when the write is
+    made, not when it leaves: by the time the outputs it follows are acked,
+    they may have left the in-flight record, and a commit would then find
+    nothing to wait for.
     """
 
     def __init__(self, outputs: Outputs, in_flight: InFlight, topic: str) -> None:
@@ -173,17 +176,37 @@ class ChangelogSender:
         self._in_flight = in_flight
         self._topic = topic
 
-    def __call__(self, write: _Write) -> None:
+    def hold(self, write: _Write) -> None:
+        """From now on, the commit of the write's event waits for its record."""
+        write.logged = asyncio.get_running_loop().create_future()
+        self._in_flight.add(write.tp, write.offset, [write.logged])
+
+    def send(self, write: _Write) -> None:
+        """Send a released write; its `logged` future follows the record."""
+        logged = write.logged
+        assert logged is not None, "hold() the write first"
         try:
             sent = self._outputs.send_now(
                 self._topic, write.key, write.value, partition=write.partition
             )
-        except BufferError as error:
-            # Called back, not awaited: it cannot wait for room. The commit
-            # then fails and the event is processed again after a restart.
-            sent = asyncio.get_running_loop().create_future()
-            sent.set_exception(OutputRefusedError(f"{self._topic}: {error}"))
-        self._in_flight.add(write.tp, write.offset, [sent])
+        except Exception as error:
+            # Called back, not awaited: it cannot wait for room in a full
+            # queue. The commit then fails, and the event is processed again
+            # after a restart.
+            logged.set_exception(OutputRefusedError(f"{self._topic}: {error!r}"))
+            return
+        sent.add_done_callback(partial(_follow, logged))
+
+
+def _follow(target: asyncio.Future[None], source: asyncio.Future[None]) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(None)
 
 
 def reset_local_tables(app: faust.App) -> None:

@@ -121,3 +121,41 @@ def test_items_added_within_the_linger_share_the_first_batch() -> None:
         return store.batches
 
     assert asyncio.run(run()) == [[0, 1, 2, 3]]
+
+
+def test_a_writer_cancelled_mid_write_cancels_what_it_held_and_what_waited() -> None:
+    async def run() -> tuple[bool, bool]:
+        store = Store()
+        batches = Batches(store.write, limit=100)
+        writing = await batches.add(1)
+        await settle()
+        queued = await batches.add(2)
+        writer = batches._writer
+        assert writer is not None
+        writer.cancel()
+        await settle()
+        return writing.cancelled(), queued.cancelled()
+
+    # Neither counts as written: whatever waits for them fails, not hangs.
+    assert asyncio.run(run()) == (True, True)
+
+
+def test_a_writer_cancelled_in_its_linger_lets_the_callers_at_the_limit_go_on() -> None:
+    async def run() -> tuple[bool, list[list[int]]]:
+        store = Store()
+        store.release.set()
+        batches = Batches(store.write, limit=2, linger=0.05)
+        first = await batches.add(1)
+        await batches.add(2)
+        third = asyncio.ensure_future(batches.add(3))
+        await settle()
+        writer = batches._writer
+        assert writer is not None
+        writer.cancel()
+        written = await asyncio.wait_for(third, 1)
+        await asyncio.wait_for(written, 1)
+        return first.cancelled(), store.batches
+
+    # The cancelled batch is never written; the caller that waited for room
+    # gets a new writer.
+    assert asyncio.run(run()) == (True, [[3]])

@@ -245,3 +245,66 @@ def test_a_changelog_record_with_no_room_fails_the_commit() -> None:
             await in_flight.through(JOBS, 41)
 
     run(body)
+
+
+@pytest.mark.usefixtures("in_event")
+def test_a_commit_waits_for_a_changelog_record_not_yet_released_at_its_start() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        outputs, in_flight = FakeOutputs(), InFlight()
+        table = sender_table(outputs, in_flight)
+        output: asyncio.Future[Any] = loop.create_future()
+        in_flight.add(JOBS, 41, [output])
+        table.put("k", Note(text="one"), after=[output])
+
+        # The commit is due; in the same turn the output is acked and the
+        # next event records an output of its own, which clears the acked one
+        # before the write's changelog record has been released.
+        commit = asyncio.ensure_future(in_flight.through(JOBS, 42))
+        output.set_result(None)
+        acked: asyncio.Future[Any] = loop.create_future()
+        acked.set_result(None)
+        in_flight.add(JOBS, 42, [acked])
+        await asyncio.sleep(0.01)
+
+        assert len(outputs.futures) == 1
+        assert not commit.done()
+        outputs.futures[0].set_result(None)
+        await asyncio.wait_for(commit, 1)
+
+    run(body)
+
+
+@pytest.mark.usefixtures("in_event")
+def test_a_refused_output_fails_the_commit_while_its_write_is_still_held() -> None:
+    async def body() -> None:
+        in_flight = InFlight()
+        table = sender_table(FakeOutputs(), in_flight)
+        output: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        in_flight.add(JOBS, 41, [output])
+        table.put("k", Note(text="one"), after=[output])
+
+        output.set_exception(RuntimeError("not acked"))
+
+        with pytest.raises(ProducerSendError, match="not acked"):
+            await asyncio.wait_for(in_flight.through(JOBS, 41), 1)
+
+    run(body)
+
+
+@pytest.mark.usefixtures("in_event")
+def test_a_changelog_record_the_producer_cannot_take_fails_the_commit() -> None:
+    class Broken(FakeOutputs):
+        def send_now(self, *args: Any, **kwargs: Any) -> asyncio.Future[None]:
+            raise RuntimeError("producer gone")
+
+    async def body() -> None:
+        in_flight = InFlight()
+        table = sender_table(Broken(), in_flight)
+
+        table.put("k", Note(text="one"))
+
+        with pytest.raises(ProducerSendError, match="producer gone"):
+            await asyncio.wait_for(in_flight.through(JOBS, 41), 1)
+
+    run(body)
