@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -34,6 +35,9 @@ async def run_step(
     headers = trace_headers(event.message.headers)
     try:
         await step(origin, headers)
+    except asyncio.CancelledError:
+        emitter.interrupted()
+        raise
     except ContractflowError as error:
         log.warning(
             "dead-lettering record: %s topic=%s partition=%d offset=%d",

@@ -50,6 +50,10 @@ SEND_RETRY_FIRST_SECONDS = 0.2
 SEND_RETRY_MAX_SECONDS = 5.0
 
 
+class InterruptedEventError(Exception):
+    """An event's step stopped part way; none of its offsets may be committed."""
+
+
 class Emitter:
     """Encodes records and sends them to their topics under their keys."""
 
@@ -134,6 +138,26 @@ class Emitter:
         event = current_event()
         if event is not None:
             self._in_flight.add(event.message.tp, event.message.offset, [future])
+
+    def interrupted(self) -> None:
+        """Inside an agent, the current event's step stopped part way (its
+        agent was cancelled, as when the worker stops): no commit may pass
+        the event, so it is processed again.
+
+        Faust acks the event of a cancelled agent all the same, and its
+        outputs may not all have been sent or recorded yet.
+        """
+        event = current_event()
+        if event is None:
+            return
+        stopped: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        stopped.set_exception(
+            InterruptedEventError(
+                "its processing was interrupted; it is read again after a restart"
+            )
+        )
+        stopped.exception()  # read, so that it is not reported when collected
+        self._in_flight.add(event.message.tp, event.message.offset, [stopped])
 
     async def wait_for_acks(self) -> None:
         """Wait until this event's outputs, and those of the events before it

@@ -12,6 +12,7 @@ from faust.exceptions import ProducerSendError
 from faust.types import TP
 
 import streams.emit
+from agents.base import run_step
 from streams.emit import Emitter
 from streams.transport import InFlight
 
@@ -190,3 +191,39 @@ def test_a_commit_waits_for_an_output_recorded_while_it_waits() -> None:
         return seen
 
     assert asyncio.run(run()) == ["output acked", "committed"]
+
+
+def test_an_event_whose_step_is_cancelled_is_never_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Faust acks the event of an agent cancelled part way (as when the worker
+    # stops); the commit must still not pass it, so it is read again.
+    monkeypatch.setattr(streams.emit, "current_event", lambda: EVENT)
+    message = SimpleNamespace(
+        tp=JOBS,
+        topic=JOBS.topic,
+        partition=JOBS.partition,
+        offset=5,
+        key=b"k",
+        value=b"v",
+        headers=[],
+    )
+
+    async def run() -> None:
+        in_flight = InFlight()
+        started = asyncio.Event()
+
+        async def step(*_: Any) -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+        event = SimpleNamespace(message=message)
+        task = asyncio.ensure_future(run_step(event, step, emitter_with(in_flight)))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await in_flight.through(JOBS, 5)
+
+    with pytest.raises(ProducerSendError, match="interrupted"):
+        asyncio.run(run())
