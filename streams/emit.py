@@ -147,9 +147,6 @@ class Emitter:
         Faust acks the event of a cancelled agent all the same, and its
         outputs may not all have been sent or recorded yet.
         """
-        event = current_event()
-        if event is None:
-            return
         stopped: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         stopped.set_exception(
             InterruptedEventError(
@@ -157,7 +154,7 @@ class Emitter:
             )
         )
         stopped.exception()  # read, so that it is not reported when collected
-        self._in_flight.add(event.message.tp, event.message.offset, [stopped])
+        self.hold(stopped)
 
     async def wait_for_acks(self) -> None:
         """Wait until this event's outputs, and those of the events before it

@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -114,16 +114,14 @@ class Outputs:
         if self._producer is None:
             self._producer = Producer(self._config)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        sent_headers: list[tuple[str, str | bytes | None]] | None = (
-            None if headers is None else list(headers)
-        )
         try:
             self._producer.produce(
                 topic,
                 value,
                 key,
                 partition=ANY_PARTITION if partition is None else partition,
-                headers=sent_headers,
+                # The stubs want a list of a wider type; ours is only read.
+                headers=cast("list[tuple[str, str | bytes | None]] | None", headers),
                 on_delivery=partial(_settle, future),
             )
         except KafkaException as error:

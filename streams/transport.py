@@ -64,11 +64,11 @@ class InFlight:
             covered = [output for at, output in pending if at <= offset]
             for output in covered:
                 if output.done() and not acknowledged(output):
-                    reason = "cancelled" if output.cancelled() else output.exception()
+                    error = None if output.cancelled() else output.exception()
                     raise ProducerSendError(
                         f"an output of {tp.topic}/{tp.partition} up to offset "
-                        f"{offset} was not acknowledged: {reason!r}"
-                    ) from (None if output.cancelled() else output.exception())
+                        f"{offset} was not acknowledged: {error or 'cancelled'!r}"
+                    ) from error
             waiting = [output for output in covered if not output.done()]
             if not waiting:
                 while pending and pending[0][0] <= offset:

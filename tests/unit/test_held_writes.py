@@ -212,15 +212,21 @@ def sender_table(outputs: FakeOutputs, in_flight: InFlight) -> TypedTable[Note]:
     return TypedTable(FakeTable(), Note, sender)
 
 
+def put_after_an_output(
+    table: TypedTable[Note], in_flight: InFlight
+) -> asyncio.Future[Any]:
+    """Record an output of event 41, and write what must follow it; return it."""
+    output: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    in_flight.add(JOBS, 41, [output])
+    table.put("k", Note(text="one"), after=[output])
+    return output
+
+
 @pytest.mark.usefixtures("in_event")
 def test_the_commit_of_a_write_waits_for_its_changelog_record() -> None:
     async def body() -> None:
         outputs, in_flight = FakeOutputs(), InFlight()
-        table = sender_table(outputs, in_flight)
-        output: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        in_flight.add(JOBS, 41, [output])
-
-        table.put("k", Note(text="one"), after=[output])
+        output = put_after_an_output(sender_table(outputs, in_flight), in_flight)
         commit = asyncio.ensure_future(in_flight.through(JOBS, 41))
         output.set_result(None)
         await asyncio.sleep(0.01)
@@ -252,10 +258,7 @@ def test_a_commit_waits_for_a_changelog_record_not_yet_released_at_its_start() -
     async def body() -> None:
         loop = asyncio.get_running_loop()
         outputs, in_flight = FakeOutputs(), InFlight()
-        table = sender_table(outputs, in_flight)
-        output: asyncio.Future[Any] = loop.create_future()
-        in_flight.add(JOBS, 41, [output])
-        table.put("k", Note(text="one"), after=[output])
+        output = put_after_an_output(sender_table(outputs, in_flight), in_flight)
 
         # The commit is due; in the same turn the output is acked and the
         # next event records an output of its own, which clears the acked one
@@ -279,10 +282,7 @@ def test_a_commit_waits_for_a_changelog_record_not_yet_released_at_its_start() -
 def test_a_refused_output_fails_the_commit_while_its_write_is_still_held() -> None:
     async def body() -> None:
         in_flight = InFlight()
-        table = sender_table(FakeOutputs(), in_flight)
-        output: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        in_flight.add(JOBS, 41, [output])
-        table.put("k", Note(text="one"), after=[output])
+        output = put_after_an_output(sender_table(FakeOutputs(), in_flight), in_flight)
 
         output.set_exception(RuntimeError("not acked"))
 
